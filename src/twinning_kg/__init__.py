@@ -1,0 +1,3 @@
+"""twinning-kg: town twinning as linked open data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The web application: SPARQL endpoint, linked data, publication."""

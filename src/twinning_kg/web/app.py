@@ -1,0 +1,34 @@
+"""`create_app`: the FastAPI application serving one release.
+
+Routers live in their own modules (`sparql`, `linked_data`, `publication`, `audit`),
+each exposing `make_router(ctx) -> APIRouter`; this module wires them with the
+cross-cutting middleware.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from twinning_kg.config import Settings
+from twinning_kg.release import Release
+from twinning_kg.web.context import AppContext
+
+ROUTER_MODULES = ("sparql", "publication", "audit", "linked_data")
+
+
+def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa: ANN001 - QueryEngine
+    """Build the app; `engine` is any `twinning_kg.engine.QueryEngine`."""
+    ctx = AppContext(settings=settings, release=release, engine=engine)
+    app = FastAPI(title="twinning-kg", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(f"twinning_kg.web.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"twinning_kg.web.{name}":
+                raise
+            continue
+        app.include_router(module.make_router(ctx))
+    return app

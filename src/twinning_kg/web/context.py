@@ -1,0 +1,64 @@
+"""What every router needs: settings, the release being served, the query engine.
+
+Also the one place that maps canonical IRIs (under the base IRI) to the public URL the
+server is reached at, so pages and dereferenced RDF stay followable on any host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rdflib import Graph, URIRef
+
+from twinning_kg.config import Settings
+from twinning_kg.release import Release
+
+if TYPE_CHECKING:
+    from twinning_kg.engine import QueryEngine
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    release: Release
+    engine: QueryEngine
+
+    @property
+    def base_iri(self) -> str:
+        return self.release.base_iri
+
+    @property
+    def public_base(self) -> str:
+        """Where links point: `--base-url` when given, else the base IRI itself."""
+        if self.settings.base_url:
+            url = self.settings.base_url
+            return url if url.endswith("/") else url + "/"
+        return self.base_iri
+
+    def public(self, iri: str) -> str:
+        """Canonical IRI -> followable URL on this host (other IRIs unchanged)."""
+        if iri.startswith(self.base_iri) and self.public_base != self.base_iri:
+            return self.public_base + iri[len(self.base_iri):]
+        return iri
+
+    def canonical(self, url: str) -> str:
+        """Public URL on this host -> canonical IRI (inverse of `public`)."""
+        if url.startswith(self.public_base) and self.public_base != self.base_iri:
+            return self.base_iri + url[len(self.public_base):]
+        return url
+
+    def localize(self, graph: Graph) -> Graph:
+        """A copy of `graph` with our IRIs made followable on this host."""
+        if self.public_base == self.base_iri:
+            return graph
+        out = Graph()
+        for prefix, ns in graph.namespaces():
+            out.bind(prefix, URIRef(self.public(str(ns))), override=True)
+
+        def fix(term):  # noqa: ANN001, ANN202 - any rdflib term
+            return URIRef(self.public(str(term))) if isinstance(term, URIRef) else term
+
+        for s, p, o in graph:
+            out.add((fix(s), fix(p), fix(o)))
+        return out
