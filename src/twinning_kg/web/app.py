@@ -8,14 +8,18 @@ cross-cutting middleware.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from twinning_kg.config import Settings
 from twinning_kg.release import Release
 from twinning_kg.web.context import AppContext
 
 ROUTER_MODULES = ("sparql", "publication", "audit", "linked_data")
+# Vendored assets (YASGUI, map data): served by us so no page needs a CDN.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa: ANN001 - QueryEngine
@@ -31,4 +35,5 @@ def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa
                 raise
             continue
         app.include_router(module.make_router(ctx))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
