@@ -108,6 +108,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Wikidata P190 crawl imported once by the real CLI (issue 4); its log beside it."""
+    crawl = shared_path("data", "wikidata-p190-2016")
+    out = tmp_path_factory.mktemp("world") / "world"
+    proc = run_cli("import", "wikidata-p190", str(crawl / "relations.tsv"), str(crawl / "names.tsv"),
+                   "--out", str(out), check=True, env={**os.environ, "COLUMNS": "200"})
+    (out.parent / "import.log").write_text(proc.stderr + proc.stdout)
+    return out
+
+
+@pytest.fixture(scope="session")
 def server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real server on a free port, serving `site`."""
     srv = ServerProcess(["--graph", str(site)]).start(tmp_path_factory.mktemp("logs"))
@@ -118,3 +129,14 @@ def server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 @pytest.fixture(scope="session")
 def base_url(server: ServerProcess) -> str:
     return server.url
+
+
+@pytest.fixture(scope="session")
+def local_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real server with `--base-url` set to its own address, so every IRI of ours in what
+    it serves (catalog download URLs, VoID dumps) can be followed, as a harvester would."""
+    srv = ServerProcess(["--graph", str(site)])
+    srv.args += ["--base-url", srv.url + "/"]
+    srv.start(tmp_path_factory.mktemp("logs"))
+    yield srv
+    srv.stop()

@@ -57,7 +57,8 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Console entry point: never a traceback for an expected error or Ctrl-C."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns `ctx.exit(code)` codes instead of exiting.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -68,3 +69,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

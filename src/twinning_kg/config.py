@@ -61,6 +61,11 @@ class Settings:
         return self.root / "shapes"
 
     @property
+    def publication_dir(self) -> Path:
+        """Hand-written parts of the DCAT catalog and VoID (titles, licences, dates)."""
+        return self.root / "publication"
+
+    @property
     def public_base(self) -> str:
         """The base that links should use: base_url when set, else the base IRI."""
         if self.base_url:

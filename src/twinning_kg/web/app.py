@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from twinning_kg.config import Settings
 from twinning_kg.release import Release
 from twinning_kg.web.context import AppContext
+from twinning_kg.web.middleware import install as install_middleware
 
 ROUTER_MODULES = ("sparql", "publication", "audit", "linked_data")
 # Vendored assets (YASGUI, map data): served by us so no page needs a CDN.
@@ -36,4 +37,5 @@ def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa
             continue
         app.include_router(module.make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_middleware(app, settings, release)  # log, size limit, CORS, ETag/304, gzip
     return app

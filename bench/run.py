@@ -1,0 +1,586 @@
+"""Benchmark our SPARQL server against Oxigraph's own, on the world graph and a 10x synthetic one.
+
+    .venv/bin/python bench/run.py            # everything (about 15 minutes on 2 cores)
+    .venv/bin/python bench/run.py --reuse    # keep graphs already built under bench/out/
+    .venv/bin/python bench/run.py --sizes world --duration 5
+
+For each size it: builds the graph with the real importer (`twinning-kg import
+wikidata-p190 …`, the synthetic one from `bench/synthetic.py`), loads the release's
+N-Quads dump into an Oxigraph location with `oxigraph load` (timed), starts
+`twinning-kg serve --graph DIR` and `oxigraph serve-read-only` on that location, and
+drives both with a real HTTP load generator (`wrk` when installed, else an asyncio
+httpx client) at 1 and 8 concurrent connections: throughput and p50/p99 latency for a
+point lookup, an aggregate, a path query and a DESCRIBE. Aggregate and path are also
+timed with pyoxigraph in-process. Cold start (process start to the first answered query)
+and peak RSS (the process and its children, psutil) of each server are recorded.
+The figures, the ratios against the targets of issue 4 and this command go to
+`bench/RESULTS.md`; the raw numbers to `bench/out/results.json`.
+
+Both servers answer over the union of the named graphs: ours by contract, Oxigraph with
+its `union-default-graph` parameter. SHACL validation time at each size is measured too
+(pyshacl-turbo, the import's engine; pyshacl, the reference, at world size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pyoxigraph as ox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic  # noqa: E402 - beside this script
+
+ROOT = Path(__file__).resolve().parents[1]
+CRAWL = ROOT.parent / "shared" / "data" / "wikidata-p190-2016"
+BIN = Path(sys.executable).parent
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BASE = "https://w3id.org/twinning-kg/"
+PREFIXES = f"PREFIX tw: <{BASE}ontology#> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+JSON = "application/sparql-results+json"
+
+# The mix of issue 4. "Partnerships per country" needs countries, which the crawl does not
+# have (P17 was not crawled): the aggregate groups partnerships by the degree of their places.
+QUERIES: dict[str, tuple[str, str]] = {
+    "lookup": (
+        PREFIXES + f"SELECT ?partner ?label WHERE {{ <{BASE}id/place/Q3955> tw:twinnedWith ?partner . "
+        "?partner rdfs:label ?label } ORDER BY ?label",
+        JSON,
+    ),
+    "aggregate": (
+        PREFIXES + "SELECT ?bucket (COUNT(?p) AS ?partnerships) (COUNT(DISTINCT ?place) AS ?places) WHERE { "
+        "{ SELECT ?place (COUNT(?q) AS ?degree) WHERE { ?q a tw:Partnership ; tw:partner ?place } "
+        "GROUP BY ?place } "
+        "?p tw:partner ?place . "
+        'BIND (IF(?degree >= 50, "50+", IF(?degree >= 10, "10-49", IF(?degree >= 3, "3-9", STR(?degree)))) '
+        "AS ?bucket) } GROUP BY ?bucket ORDER BY ?bucket",
+        JSON,
+    ),
+    "path": (
+        PREFIXES
+        + f"SELECT DISTINCT ?place WHERE {{ <{BASE}id/place/kassel> tw:twinnedWith/tw:twinnedWith? ?place "
+        f"FILTER (?place != <{BASE}id/place/kassel>) }} ORDER BY ?place",
+        JSON,
+    ),
+    "describe": (f"DESCRIBE <{BASE}id/place/Q3955>", "application/n-triples"),
+}
+CONCURRENCY = (1, 8)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Load:
+    clients: int
+    requests: int
+    seconds: float
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    tool: str
+
+
+@dataclass
+class ServerFigures:
+    name: str
+    cold_start_s: float
+    peak_rss_mb: float = 0.0
+    loads: dict[str, dict[int, Load]] = field(default_factory=dict)
+
+
+@dataclass
+class SizeFigures:
+    name: str
+    quads: int
+    build_s: float
+    validate_fast_s: float | None
+    validate_pyshacl_s: float | None
+    oxigraph_load_s: float
+    servers: dict[str, ServerFigures] = field(default_factory=dict)
+    inprocess_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+class Server:
+    """A server process; cold start = spawn to the first 200 answer; RSS sampled all along."""
+
+    def __init__(self, name: str, argv: list[str], query_url: str, log: Path) -> None:
+        self.name, self.argv, self.query_url = name, argv, query_url
+        self.log = log.open("w")
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def start(self, timeout: float = 180) -> float:
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.ps = psutil.Process(self.proc.pid)
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        url = self.query_url(QUERIES["lookup"][0])
+        while time.perf_counter() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(url, headers={"Accept": JSON}, timeout=5).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s")
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self.ps, *self.ps.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# --------------------------------------------------------------------------- load generation
+
+
+def run_load(url: str, accept: str, clients: int, seconds: float) -> Load:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return _wrk(wrk, url, accept, clients, seconds)
+    return asyncio.run(_httpx_load(url, accept, clients, seconds))
+
+
+def _wrk(wrk: str, url: str, accept: str, clients: int, seconds: float) -> Load:
+    """wrk with one thread (the machine has two cores; the servers need them)."""
+    subprocess.run(
+        [wrk, "-t1", f"-c{clients}", "-d1s", "-H", f"Accept: {accept}", url], capture_output=True, check=False
+    )  # warm-up
+    proc = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{clients}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            "30s",
+            "-H",
+            f"Accept: {accept}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    text = proc.stdout
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0
+    errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+    return Load(
+        clients,
+        requests,
+        seconds,
+        float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        latency("50"),
+        latency("99"),
+        errors,
+        "wrk",
+    )
+
+
+async def _httpx_load(url: str, accept: str, clients: int, seconds: float) -> Load:
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=clients)) as client:
+
+        async def worker(deadline: float) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.get(url, headers={"Accept": accept})
+                await response.aread()
+                if response.status_code != 200:
+                    errors += 1
+                latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker(time.perf_counter() + 1) for _ in range(clients)))  # warm-up
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + seconds) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return Load(
+        clients,
+        len(ordered),
+        elapsed,
+        len(ordered) / elapsed,
+        ordered[len(ordered) // 2] * 1000,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        errors,
+        "httpx",
+    )
+
+
+def inprocess(store_path: Path, query: str, seconds: float) -> dict[str, float]:
+    """pyoxigraph in-process: query + JSON serialisation (what a server must do too)."""
+    store = ox.Store.read_only(str(store_path))
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    store.query(query, use_default_graph_as_union=True).serialize(
+        format=ox.QueryResultsFormat.JSON
+    )  # warm-up
+    while time.perf_counter() < deadline or len(times) < 5:
+        start = time.perf_counter()
+        store.query(query, use_default_graph_as_union=True).serialize(format=ox.QueryResultsFormat.JSON)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return {
+        "p50_ms": times[len(times) // 2] * 1000,
+        "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))] * 1000,
+        "runs": len(times),
+    }
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build(name: str, relations: Path, names: Path, reuse: bool) -> tuple[Path, float, float | None]:
+    """Import with the real CLI; returns (release, seconds, SHACL seconds from the summary)."""
+    out = OUT / name
+    log = OUT / f"{name}-import.log"
+    if reuse and (out / "manifest.json").is_file() and log.is_file():
+        say(f"{name}: reusing {out}")
+        return out, float("nan"), _shacl_seconds(log.read_text())
+    say(f"{name}: importing {relations} ...")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(BIN / "twinning-kg"), "import", "wikidata-p190", str(relations), str(names), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        cwd=ROOT,
+    )
+    seconds = time.perf_counter() - started
+    log.write_text(proc.stderr + proc.stdout)
+    if proc.returncode != 0:
+        raise SystemExit(f"import of {name} failed; see {log}")
+    say(f"{name}: built in {seconds:.0f} s")
+    return out, seconds, _shacl_seconds(proc.stderr)
+
+
+def _shacl_seconds(summary: str) -> float | None:
+    match = re.search(r"time: validate \(SHACL\)\s*\S*\s*([\d.]+) s", summary)
+    return float(match.group(1)) if match else None
+
+
+def pyshacl_seconds(release: Path) -> float:
+    """The reference engine on the same union graph and shapes as the import."""
+    import pyshacl
+    from rdflib import Graph
+
+    from twinning_kg.config import Settings
+    from twinning_kg.importers.checks import SHACL_OPTIONS
+    from twinning_kg.validation import load_shapes
+
+    data = Graph()
+    data.parse(release / "twinning-kg.nt", format="nt")
+    shapes = load_shapes(Settings())
+    started = time.perf_counter()
+    conforms, _, _ = pyshacl.validate(data, shacl_graph=shapes, **SHACL_OPTIONS)
+    seconds = time.perf_counter() - started
+    say(f"pyshacl: {seconds:.1f} s, conforms={conforms}")
+    return seconds
+
+
+def oxigraph_load(release: Path, name: str) -> tuple[Path, float]:
+    location = OUT / f"{name}-oxigraph"
+    shutil.rmtree(location, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            str(BIN / "oxigraph"),
+            "load",
+            "--location",
+            str(location),
+            "--file",
+            str(release / "twinning-kg.nq"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return location, time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- one size
+
+
+def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespace) -> SizeFigures:
+    release, build_s, fast_s = build(name, relations, names, args.reuse)
+    manifest = json.loads((release / "manifest.json").read_text())
+    pyshacl_s = (
+        pyshacl_seconds(release) if (name == "world" or args.pyshacl_all) and not args.no_pyshacl else None
+    )
+    location, load_s = oxigraph_load(release, name)
+    say(f"{name}: oxigraph load {load_s:.1f} s")
+    figures = SizeFigures(name, manifest["quads"], build_s, fast_s, pyshacl_s, load_s)
+
+    ours_port, ref_port = free_port(), free_port()
+    candidates = {
+        "twinning-kg": Server(
+            "twinning-kg",
+            [
+                str(BIN / "twinning-kg"),
+                "serve",
+                "--graph",
+                str(release),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ours_port),
+                "--max-rows",
+                "100000",
+            ],
+            lambda q: f"http://127.0.0.1:{ours_port}/sparql?" + urllib.parse.urlencode({"query": q}),
+            OUT / f"{name}-twinning-kg.log",
+        ),
+        "oxigraph": Server(
+            "oxigraph",
+            [
+                str(BIN / "oxigraph"),
+                "serve-read-only",
+                "--location",
+                str(location),
+                "--bind",
+                f"127.0.0.1:{ref_port}",
+            ],
+            lambda q: (
+                f"http://127.0.0.1:{ref_port}/query?"
+                + urllib.parse.urlencode({"query": q})
+                + "&union-default-graph"
+            ),
+            OUT / f"{name}-oxigraph.log",
+        ),
+    }
+    for server_name, server in candidates.items():
+        cold = server.start()
+        say(f"{name}/{server_name}: cold start {cold:.2f} s")
+        result = ServerFigures(server_name, cold)
+        try:
+            for query_name, (query, accept) in QUERIES.items():
+                result.loads[query_name] = {}
+                for clients in CONCURRENCY:
+                    load = run_load(server.query_url(query), accept, clients, args.duration)
+                    result.loads[query_name][clients] = load
+                    say(
+                        f"{name}/{server_name}/{query_name}/c{clients}: {load.throughput:.1f} req/s, "
+                        f"p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, errors {load.errors}"
+                    )
+        finally:
+            server.stop()
+        result.peak_rss_mb = server.peak / 2**20
+        figures.servers[server_name] = result
+    for query_name in ("aggregate", "path"):
+        figures.inprocess_ms[query_name] = inprocess(release / "store", QUERIES[query_name][0], args.duration)
+        p50 = figures.inprocess_ms[query_name]["p50_ms"]
+        say(f"{name}/pyoxigraph in-process/{query_name}: p50 {p50:.2f} ms")
+    return figures
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) -> str:
+    lines = [
+        "# Benchmark: twinning-kg's SPARQL server vs. Oxigraph's",
+        "",
+        f"Command: `{command}` (written by `bench/run.py`; raw figures in `bench/out/results.json`).",
+        "",
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in environment.items()) + ".",
+        "",
+        "Queries (both servers see the union of the named graphs): **lookup** = Weimar's partners with "
+        "labels; **aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
+        "countries, so the aggregate groups by what the graph has); **path** = places within two "
+        "`tw:twinnedWith` hops "
+        "of Kassel; **describe** = `DESCRIBE` Weimar. Latency in ms; throughput in requests/s.",
+        "",
+    ]
+    for size in sizes:
+        ours, ref = size.servers["twinning-kg"], size.servers["oxigraph"]
+        lines += [
+            f"## {size.name} ({size.quads:,} quads)",
+            "",
+            f"Import (read, reconcile, SHACL, dumps, store): {size.build_s:.0f} s. "
+            f"SHACL verdict with pyshacl-turbo: {_fmt_s(size.validate_fast_s)}"
+            + (
+                f"; pyshacl (reference) on the same graph: {_fmt_s(size.validate_pyshacl_s)}."
+                if size.validate_pyshacl_s
+                else "."
+            ),
+            "",
+            "| query | clients | ours req/s | Oxigraph req/s | ratio | ours p50 | Oxigraph p50 | ours p99 "
+            "| Oxigraph p99 | p99 ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for query in QUERIES:
+            for clients in CONCURRENCY:
+                a, b = ours.loads[query][clients], ref.loads[query][clients]
+                lines.append(
+                    f"| {query} | {clients} | {a.throughput:.1f} | {b.throughput:.1f} | "
+                    f"{a.throughput / b.throughput:.2f} | {a.p50_ms:.2f} | {b.p50_ms:.2f} | {a.p99_ms:.2f} | "
+                    f"{b.p99_ms:.2f} | {a.p99_ms / b.p99_ms:.2f} |"
+                )
+        lines += [
+            "",
+            "| | ours | Oxigraph |",
+            "|---|---:|---:|",
+            f"| cold start (process start to first answer) | {ours.cold_start_s:.2f} s "
+            f"| {ref.cold_start_s:.2f} s |",
+            f"| `oxigraph load` of the N-Quads dump | | {size.oxigraph_load_s:.2f} s |",
+            f"| peak RSS (process and children) | {ours.peak_rss_mb:.0f} MB | {ref.peak_rss_mb:.0f} MB |",
+            "",
+        ]
+        lines += ["Targets (issue 4):", "", "| target | measured | |", "|---|---|---|"]
+        for clients in CONCURRENCY:
+            a, b = ours.loads["lookup"][clients], ref.loads["lookup"][clients]
+            ratio = a.throughput / b.throughput
+            lines.append(
+                f"| lookup throughput ≥ 0.5 × Oxigraph ({clients} client{'s' if clients > 1 else ''}) "
+                f"| {ratio:.2f} × | {verdict(ratio >= 0.5)} |"
+            )
+            p99 = a.p99_ms / b.p99_ms
+            lines.append(
+                f"| lookup p99 ≤ 2 × Oxigraph's ({clients} client{'s' if clients > 1 else ''}) "
+                f"| {p99:.2f} × | {verdict(p99 <= 2)} |"
+            )
+        for query in ("aggregate", "path"):
+            a = ours.loads[query][1].p50_ms
+            base = size.inprocess_ms[query]["p50_ms"]
+            lines.append(
+                f"| {query} latency ≤ 1.5 × pyoxigraph in-process (p50, 1 client: {a:.2f} ms vs "
+                f"{base:.2f} ms) | {a / base:.2f} × | {verdict(a / base <= 1.5)} |"
+            )
+        start = ours.cold_start_s / size.oxigraph_load_s
+        lines.append(
+            f"| start-up ≤ 2 × `oxigraph load` ({ours.cold_start_s:.2f} s vs {size.oxigraph_load_s:.2f} s) "
+            f"| {start:.2f} × | {verdict(start <= 2)} |"
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt_s(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.1f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Benchmark twinning-kg serve against oxigraph serve-read-only."
+    )
+    parser.add_argument(
+        "--sizes", nargs="+", default=["world", "synthetic-10x"], choices=["world", "synthetic-10x"]
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
+    parser.add_argument("--reuse", action="store_true", help="reuse graphs already built in bench/out")
+    parser.add_argument("--no-pyshacl", action="store_true", help="skip the pyshacl reference timing")
+    parser.add_argument("--pyshacl-all", action="store_true", help="time pyshacl at every size (slow)")
+    parser.add_argument("--no-report", action="store_true", help="do not rewrite bench/RESULTS.md")
+    args = parser.parse_args()
+    if not CRAWL.is_dir():
+        raise SystemExit(f"{CRAWL} is missing (../shared must sit beside the project)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    environment = {
+        "CPU": _cpu(),
+        "cores": str(os.cpu_count()),
+        "RAM": f"{psutil.virtual_memory().total / 2**30:.0f} GB",
+        "Python": platform.python_version(),
+        "pyoxigraph/oxigraph": ox.__version__,
+        "load generator": "wrk (1 thread)" if shutil.which("wrk") else "asyncio httpx client",
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "date": dt.date.today().isoformat(),
+    }
+    sizes: list[SizeFigures] = []
+    for name in args.sizes:
+        if name == "world":
+            sizes.append(measure_size(name, CRAWL / "relations.tsv", CRAWL / "names.tsv", args))
+        else:
+            relations, names = synthetic.generate(CRAWL, OUT / "synthetic-10x-input", factor=10)
+            sizes.append(measure_size(name, relations, names, args))
+    (OUT / "results.json").write_text(json.dumps([asdict(s) for s in sizes], indent=2, default=str))
+    text = report(sizes, " ".join([".venv/bin/python bench/run.py", *sys.argv[1:]]), environment)
+    print(text)
+    if not args.no_report:
+        notes = _notes()
+        RESULTS.write_text(text + ("\n" + notes if notes else ""))
+        say(f"wrote {RESULTS}")
+
+
+def _notes() -> str:
+    """Hand-written analysis kept across runs: everything from '## Analysis' on in RESULTS.md."""
+    if not RESULTS.is_file():
+        return ""
+    text = RESULTS.read_text()
+    index = text.find("## Analysis")
+    return text[index:] if index >= 0 else ""
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""`twinning-kg audit`: which claims are contradicted, unverified, one-way or weakly sourced.
+
+Thin CLI over `twinning_kg.audit`. Exit status 1 when any claim is contradicted (so a
+script or CI job can notice new conflicts), 0 otherwise; 2 when the input cannot be read.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from twinning_kg.audit import build_report, render_html, render_json, render_text
+from twinning_kg.cli import CliError
+from twinning_kg.config import Settings
+
+
+@click.command("audit")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--graph",
+    "graph",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Audit a built release directory (build --out DIR) instead of the Turtle sources.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "de"]),
+    default="en",
+    show_default=True,
+    help="Language of the text and HTML report.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the report to this file instead of standard output.",
+)
+def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> None:
+    """Report claims contradicted by better sources, unverified claims, translation findings,
+    one-way twinning statements and facts whose only source is weak.
+
+    Exit status: 1 when any claim is contradicted, 0 when none is, 2 when the sources or the
+    release cannot be read.
+    """
+    from twinning_kg import claims
+
+    try:
+        if graph is not None:
+            select = claims.release_select(graph)
+            base_iri = _release_base(graph)
+        else:
+            settings = Settings()
+            select = claims.sources_select(settings)
+            base_iri = settings.base_iri
+        report = build_report(select, base_iri)
+    except CliError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable input is a message, never a traceback
+        raise CliError(f"cannot audit {graph or 'the sources'}: {exc}", exit_code=2) from exc
+    if fmt == "json":
+        text = render_json(report)
+    elif fmt == "html":
+        text = render_html(report, lang)
+    else:
+        text = render_text(report, lang)
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot write {output}: {exc.strerror or exc}", exit_code=2) from exc
+    else:
+        click.echo(text, nl=False)
+    if report.exit_status:
+        click.echo(
+            f"{len(report.contradicted)} contradicted claims (exit status {report.exit_status})", err=True
+        )
+        # SystemExit, not click's Exit: the CLI runs click with standalone_mode=False,
+        # which would swallow Exit's status.
+        sys.exit(report.exit_status)
+
+
+def _release_base(graph: Path) -> str:
+    from twinning_kg.release import Release, ReleaseError
+
+    try:
+        return Release.open(graph).base_iri
+    except ReleaseError as exc:
+        raise CliError(str(exc), exit_code=2) from exc

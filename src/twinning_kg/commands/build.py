@@ -1,0 +1,73 @@
+"""`twinning-kg build --out DIR`: the thin CLI over `twinning_kg.build` (the logic lives there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from twinning_kg.build import BuildError, ValidationFailed, build
+from twinning_kg.cli import CliError
+from twinning_kg.config import DEFAULT_BASE_IRI, Settings
+from twinning_kg.dumps import DumpError
+from twinning_kg.loading import SourceError
+from twinning_kg.release import Release
+
+
+@click.command("build")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), metavar="DIR",
+    help="Release link to (re)point; releases live beside it in DIR.releases/.",
+)
+@click.option(
+    "--base-iri", default=DEFAULT_BASE_IRI, show_default=True, metavar="IRI",
+    help="Base IRI of every resource (ends in '/').",
+)
+def command(out: Path, base_iri: str) -> None:
+    """Load ontology and data, materialise tw:twinnedWith, validate, publish into DIR.
+
+    Exit 0 on success, 1 when the data violates the shapes, 2 when a file cannot be
+    parsed or DIR cannot be used. On failure DIR keeps pointing at the last good release.
+    """
+    settings = _settings(base_iri)
+    errors = Console(stderr=True)
+    try:
+        release = build(settings, out, warn=lambda msg: errors.print(f"[yellow]warning:[/] {msg}"))
+    except SourceError as exc:
+        raise CliError(f"{exc}\nnothing was written; {out} is unchanged", exit_code=2) from exc
+    except ValidationFailed as exc:
+        click.echo(exc.report.text(), err=True)
+        raise CliError(f"{exc}; {out} is unchanged", exit_code=1) from exc
+    except (BuildError, DumpError) as exc:
+        raise CliError(f"{exc}; {out} is unchanged", exit_code=getattr(exc, "exit_code", 1)) from exc
+    _summary(release, out)
+
+
+def _settings(base_iri: str) -> Settings:
+    parts = urlsplit(base_iri)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise CliError(f"--base-iri {base_iri}: need an absolute http(s) IRI ending in '/'", exit_code=2)
+    try:
+        return Settings(base_iri=base_iri)
+    except ValueError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+
+
+def _summary(release: Release, out: Path) -> None:
+    manifest = release.manifest
+    console = Console(highlight=False)
+    graphs = Table(title=f"{manifest['triples']} triples, {manifest['quads']} quads", show_edge=False)
+    graphs.add_column("graph")
+    graphs.add_column("triples", justify="right")
+    for iri, count in manifest["graphs"].items():
+        graphs.add_row(iri, str(count))
+    if manifest.get("default_graph"):
+        graphs.add_row("(default graph)", str(manifest["default_graph"]))
+    console.print(graphs)
+    files = ", ".join(sorted(manifest["files"]))
+    console.print(f"files: {files}, store/")
+    console.print(f"release {release.version[:16]} at {release.path}")
+    console.print(f"{out} -> {release.path.name}")

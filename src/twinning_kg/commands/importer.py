@@ -1,0 +1,96 @@
+"""`twinning-kg import …`: outside data into our model, merged with the curated data, as a release.
+
+Thin: the readers live in `twinning_kg.importers`, the steps in `importers.pipeline`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from twinning_kg.build import BuildError, ValidationFailed
+from twinning_kg.cli import CliError
+from twinning_kg.config import Settings
+from twinning_kg.importers import csv_import, pipeline, wdqs_json, wikidata_p190
+from twinning_kg.importers.model import InputError
+from twinning_kg.loading import SourceError
+from twinning_kg.vocab import Iris
+
+_out = click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Release directory to write (a symlink swapped atomically, like `build --out`).",
+)
+_base = click.option("--base-iri", default=None, help="Base IRI of the data (default: the project's).")
+_graph_name = click.option(
+    "--graph-name",
+    default=None,
+    help="Local name of the named graph ({base}graph/NAME) the import goes into.",
+)
+_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("import")
+def command() -> None:
+    """Import outside data (Wikidata crawl, contributor CSV, WDQS JSON) merged with the curated data."""
+
+
+@command.command("wikidata-p190")
+@click.argument("relations", type=_file)
+@click.argument("names", type=_file)
+@_out
+@_base
+def wikidata_p190_command(relations: Path, names: Path, out: Path, base_iri: str | None) -> None:
+    """The 2016 Wikidata P190 crawl (RELATIONS.tsv: QID<TAB>QID, NAMES.tsv: QID<TAB>name)."""
+    _run(lambda progress: wikidata_p190.read(relations, names, progress), out, base_iri)
+
+
+@command.command("csv")
+@click.argument("file", type=_file)
+@_out
+@_base
+@_graph_name
+def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None) -> None:
+    """A contributor CSV in the template's columns (data/templates/partnerships-template.csv)."""
+    _run(
+        lambda progress: csv_import.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri
+    )
+
+
+@command.command("wdqs-json")
+@click.argument("file", type=_file)
+@_out
+@_base
+@_graph_name
+def wdqs_json_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None) -> None:
+    """A Wikidata Query Service JSON result of P190 with start/end qualifiers (importers/wdqs-p190.rq)."""
+    _run(lambda progress: wdqs_json.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri)
+
+
+def _settings(base_iri: str | None) -> Settings:
+    try:
+        return Settings(base_iri=base_iri) if base_iri else Settings()
+    except ValueError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+
+
+def _run(read, out: Path, base_iri: str | None) -> None:  # noqa: ANN001 - reader callable
+    settings = _settings(base_iri)
+    console = Console(stderr=True)
+    try:
+        outcome = pipeline.run_import(read, out, settings, console)
+    except InputError as exc:
+        raise CliError(f"{exc}\nnothing was written") from exc
+    except SourceError as exc:
+        raise CliError(f"curated data: {exc}\nnothing was written") from exc
+    except ValidationFailed as exc:
+        text = exc.report.text() if callable(getattr(exc.report, "text", None)) else str(exc.report)
+        raise CliError(f"{text}\n{exc}") from exc
+    except BuildError as exc:
+        raise CliError(str(exc), exit_code=exc.exit_code) from exc
+    console.print(pipeline.summary(outcome))
+    click.echo(str(outcome.release.path))

@@ -1,0 +1,57 @@
+"""`twinning-kg validate`: run the SHACL shapes over ontology + data and print a report.
+
+It checks what the build would publish: the loaded sources plus the `tw:twinnedWith`
+links the build materialises (`twinning_kg.build.materialise`), so both see the same graph.
+Exit status: 0 conforms, 1 does not conform, 2 a source file (data, ontology or shapes)
+cannot be parsed; the message then names the file and line.
+"""
+
+from __future__ import annotations
+
+import click
+
+from twinning_kg.build import materialise
+from twinning_kg.cli import CliError
+from twinning_kg.config import Settings
+from twinning_kg.loading import SourceError, load
+from twinning_kg.validation import load_shapes, validate
+
+EXIT_NOT_CONFORMING = 1
+EXIT_UNPARSABLE = 2
+
+
+@click.command("validate")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--base-iri", default=None, help="Base IRI the sources are parsed against (default: the project's)."
+)
+def command(fmt: str, base_iri: str | None) -> None:
+    """Check the ontology and data against the shapes in shapes/."""
+    try:
+        settings = Settings(base_iri=base_iri) if base_iri else Settings()
+    except ValueError as exc:
+        raise CliError(str(exc), exit_code=EXIT_UNPARSABLE) from exc
+    try:
+        shapes = load_shapes(settings)
+        loaded = load(settings)
+    except SourceError as exc:
+        raise CliError(f"cannot parse {exc}", exit_code=EXIT_UNPARSABLE) from exc
+    if not loaded.files:
+        raise CliError(f"no Turtle sources found under {settings.root}", exit_code=EXIT_UNPARSABLE)
+    materialise(loaded.dataset, settings)
+    report = validate(loaded, settings, shapes=shapes)
+    click.echo(report.to_json() if fmt == "json" else report.text(), nl=fmt == "json")
+    if not report.conforms:
+        # CliError, not click's Exit: cli.main runs click with standalone_mode=False,
+        # where an Exit's code is returned rather than used as the exit status
+        raise CliError(
+            f"the data does not conform to the shapes ({len(report.results)} result(s))",
+            exit_code=EXIT_NOT_CONFORMING,
+        )

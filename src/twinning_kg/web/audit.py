@@ -1,0 +1,163 @@
+"""`/audit`: the audit report as a page (German/English) or JSON, and claims per resource.
+
+All data comes through `ctx.engine` as SPARQL JSON results, from the same `queries/*.rq`
+the CLI uses, so the page, `twinning-kg audit --graph DIR` and the published query agree
+and the page works over a remote store too.
+
+`claims_about(ctx, iri)` serves the resource pages (twinning_kg.web.linked_data): the
+claims whose subject or value is that resource, each as a flat dict.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from twinning_kg import audit
+from twinning_kg.claims import SPARQL_JSON, Row, about_query, group, local_name, parse_results
+from twinning_kg.engine import QueryError, QueryRequest
+from twinning_kg.web.context import AppContext
+
+log = logging.getLogger(__name__)
+# ?format= key -> media type; the first is the default for */* (browsers get the page).
+FORMATS = {"html": "text/html", "json": "application/json", "text": "text/plain"}
+VARY = "Accept, Accept-Language"
+LANGUAGES = ("en", "de")
+LIST_LIMIT = 1000  # one-way / weak-only rows shown on the page
+
+
+async def _select(ctx: AppContext, query: str) -> list[Row]:
+    result = await ctx.engine.execute(QueryRequest(query=query, accept=SPARQL_JSON))
+    return parse_results(result.body)
+
+
+def choose_format(request: Request) -> str:
+    """`?format=` wins; else the best of our media types by Accept; else HTML."""
+    key = request.query_params.get("format")
+    if key in FORMATS:
+        return key
+    try:
+        from twinning_kg.result_formats import parse_accept
+    except ImportError:  # pragma: no cover - shared helper missing
+        return "html"
+    for media, q in parse_accept(request.headers.get("accept")):
+        if q <= 0:
+            continue
+        if media in ("*/*", "text/*"):
+            return "html"
+        for name, offered in FORMATS.items():
+            if media == offered or (name == "json" and media == "application/sparql-results+json"):
+                return name
+    return "html"
+
+
+def choose_language(request: Request) -> str:
+    try:
+        from twinning_kg.web.i18n import negotiate_language
+    except ImportError:  # pragma: no cover - shared helper missing
+        lang = request.query_params.get("lang")
+        return lang if lang in LANGUAGES else "en"
+    return negotiate_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def make_router(ctx: AppContext) -> APIRouter:
+    router = APIRouter()
+    cache: dict[str, audit.AuditReport] = {}  # release version -> report (a release never changes)
+
+    async def report() -> audit.AuditReport:
+        key = f"{ctx.release.version} {ctx.base_iri}"
+        if key not in cache:
+            cache.clear()
+            # cap the growing lists below the engine's row cap; totals come from COUNT queries
+            limit = max(1, min(LIST_LIMIT, ctx.settings.max_rows))
+            cache[key] = await audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
+        return cache[key]
+
+    @router.get("/audit")
+    async def audit_page(request: Request) -> Response:
+        fmt = choose_format(request)
+        lang = choose_language(request)
+        headers = {"Vary": VARY, "Content-Language": lang}
+        try:
+            current = await report()
+        except QueryError as exc:
+            log.warning("audit queries failed: %s", exc.message)
+            return PlainTextResponse(f"audit unavailable: {exc.message}\n", status_code=503, headers=headers)
+        if fmt == "json":
+            return Response(audit.render_json(current), media_type="application/json", headers=headers)
+        if fmt == "text":
+            return PlainTextResponse(audit.render_text(current, lang), headers=headers)
+        page = audit.render_html(current, lang, public=ctx.public, site=True)
+        return HTMLResponse(page, headers=headers)
+
+    return router
+
+
+async def claims_about(ctx: AppContext, iri: str) -> list[dict[str, Any]]:
+    """Claims whose subject or value is `iri`, for the resource pages.
+
+    Each dict: `iri`, `quote`, `source` (IRI), `source_label` (en), `source_label_de`,
+    `source_url`, `verdict` (supported | contradicted | unverified), `label` / `label_de`
+    (what the claim says), `trusted_value` (text, if judged), `evidence` (one line:
+    trusted value and its sources), `evidence_label`, `evidence_url` (first evidence
+    source), `evidence_sources` (list of {iri, label, url}), `note` / `note_de`.
+    """
+    canonical = ctx.canonical(iri)
+    try:
+        query = about_query(canonical, ctx.base_iri)
+    except ValueError:
+        return []
+    rows = await _select(ctx, query)
+    out = []
+    for claim_rows in group(rows, "claim").values():
+        first = claim_rows[0]
+        sources: dict[str, dict[str, str | None]] = {}
+        for row in claim_rows:
+            if "trustedSource" in row:
+                sources.setdefault(
+                    row["trustedSource"].value,
+                    {
+                        "iri": row["trustedSource"].value,
+                        "label": _text(row, "trustedSourceLabelEn") or local_name(row["trustedSource"].value),
+                        "url": _text(row, "trustedSourceUrl"),
+                    },
+                )
+        trusted = first.get("trusted")
+        trusted_text = (
+            audit.term_text(trusted, {"en": _text(first, "trustedLabelEn") or ""}, "en", ctx.base_iri)
+            if trusted is not None
+            else None
+        )
+        evidence_sources = list(sources.values())
+        evidence_line = "; ".join(
+            part for part in [trusted_text, ", ".join(str(s["label"]) for s in evidence_sources)] if part
+        )
+        out.append(
+            {
+                "iri": first["claim"].value,
+                "claim": first["claim"].value,
+                "quote": _text(first, "exact"),
+                "source": first["source"].value,
+                "source_label": _text(first, "sourceLabelEn") or local_name(first["source"].value),
+                "source_label_de": _text(first, "sourceLabelDe"),
+                "source_url": _text(first, "sourceUrl"),
+                "verdict": local_name(first["verdict"].value),
+                "label": _text(first, "labelEn"),
+                "label_de": _text(first, "labelDe"),
+                "trusted_value": trusted_text,
+                "evidence": evidence_line or _text(first, "noteEn"),
+                "evidence_label": evidence_sources[0]["label"] if evidence_sources else None,
+                "evidence_url": evidence_sources[0]["url"] if evidence_sources else None,
+                "evidence_sources": evidence_sources,
+                "note": _text(first, "noteEn"),
+                "note_de": _text(first, "noteDe"),
+            }
+        )
+    return out
+
+
+def _text(row: Row, var: str) -> str | None:
+    return row[var].value if var in row else None

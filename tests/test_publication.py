@@ -1,0 +1,389 @@
+"""Publication for open-data portals (issue 3): the DCAT-AP catalog and the dumps it lists.
+
+The main test harvests like a portal does: fetch /catalog from the real server, follow
+every dcat:downloadURL, check size, media type and SHA-256 against the catalog, unpack
+the .gz files and parse every dump with a real parser; then validate the catalog the
+server served against the official DCAT-AP 3.0.0 SHACL shapes. In-process tests cover
+what `describe()` computes and how it fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyoxigraph as ox
+import pyshacl
+import pytest
+from rdflib import Dataset, Graph, Literal, Namespace, URIRef
+from rdflib.compare import isomorphic
+
+from conftest import ServerProcess, run_cli, shared_path
+from twinning_kg.config import Settings
+from twinning_kg.loading import load
+from twinning_kg.publication import PublicationError, describe
+from twinning_kg.release import DUMP_STEM
+
+# Plain Namespaces: rdflib's closed ones warn on DCAT 3 terms such as dcat:version.
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
+DCTERMS = Namespace("http://purl.org/dc/terms/")
+RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
+SH = Namespace("http://www.w3.org/ns/shacl#")
+XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
+IANA = "https://www.iana.org/assignments/media-types/"
+CC_BY = URIRef("http://creativecommons.org/licenses/by/4.0/")
+CC0 = URIRef("http://creativecommons.org/publicdomain/zero/1.0/")
+RDF_FORMATS = {  # Accept -> rdflib parser
+    "text/turtle": "turtle",
+    "application/rdf+xml": "xml",
+    "application/ld+json": "json-ld",
+    "application/n-triples": "nt",
+}
+# Ask for the bytes as stored (no on-the-fly gzip), as `curl` or `wget` without options do.
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+@pytest.fixture(scope="module")
+def http(local_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def catalog(http: httpx.Client) -> Graph:
+    response = http.get("/catalog", headers={"Accept": "text/turtle"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/turtle")
+    return Graph().parse(data=response.content, format="turtle")
+
+
+@pytest.fixture(scope="module")
+def manifest(site: Path) -> dict:
+    return json.loads((site / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Graph:
+    return Graph().parse(shared_path("conformance", "dcat-ap-3.0.0", "dcat-ap-SHACL.ttl"), format="turtle")
+
+
+def violations(data: Graph, shapes: Graph) -> list[str]:
+    """pyshacl without inference, as the DCAT-AP shapes are meant to run; one line per violation."""
+    _, report, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", allow_warnings=True)
+    lines = []
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        if report.value(result, SH.resultSeverity) == SH.Violation:
+            lines.append(" ".join(str(report.value(result, p)) for p in
+                                  (SH.focusNode, SH.resultPath, SH.resultMessage)))
+    return sorted(lines)
+
+
+# --- the harvester ------------------------------------------------------------------------
+
+
+def test_catalog_in_every_rdf_format(http: httpx.Client, catalog: Graph) -> None:
+    """Content negotiation and `?format=` give the same catalog in each syntax."""
+    for media, parser in RDF_FORMATS.items():
+        response = http.get("/catalog", headers={"Accept": media})
+        assert response.status_code == 200
+        assert response.headers["content-type"].split(";")[0] == media
+        assert "accept" in response.headers["vary"].lower()
+        assert isomorphic(Graph().parse(data=response.content, format=parser), catalog), media
+    keys = {"ttl": "text/turtle", "rdf": "application/rdf+xml", "jsonld": "application/ld+json",
+            "nt": "application/n-triples"}
+    for key, media in keys.items():
+        response = http.get(f"/catalog?format={key}", headers={"Accept": "text/html"})
+        assert response.headers["content-type"].split(";")[0] == media
+    # An independent parser reads the JSON-LD and RDF/XML as well.
+    for media in ("application/ld+json", "application/rdf+xml"):
+        body = http.get("/catalog", headers={"Accept": media}).content
+        assert len(list(ox.parse(body, format=ox.RdfFormat.from_media_type(media)))) == len(catalog)
+    assert http.get("/catalog?format=pdf").status_code == 400
+    head = http.head("/catalog", headers={"Accept": "text/turtle", **IDENTITY})
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    assert http.get("/catalog", headers={"Accept": "text/turtle", **IDENTITY,
+                                         "If-None-Match": head.headers["etag"]}).status_code == 304
+
+
+def test_harvest_every_download(http: httpx.Client, local_server: ServerProcess, catalog: Graph,
+                                manifest: dict) -> None:
+    """Follow every dcat:downloadURL; size, media type and SHA-256 match; each dump parses."""
+    distributions = sorted(set(catalog.subjects(RDF.type, DCAT.Distribution)))
+    urls = {str(u) for d in distributions for u in catalog.objects(d, DCAT.downloadURL)}
+    dumps = {name for name in manifest["files"] if name.startswith(DUMP_STEM + ".")}
+    assert {u.rsplit("/", 1)[-1] for u in urls} == dumps
+    assert len(dumps) == 10  # Turtle, N-Triples, N-Quads, JSON-LD, RDF/XML, each also gzipped
+    triple_counts = set()
+    for dist in distributions:
+        url = catalog.value(dist, DCAT.downloadURL)
+        if url is None:  # e.g. the SPARQL access to a named graph: an accessURL only
+            continue
+        assert str(url).startswith(local_server.url + "/dumps/"), url
+        assert catalog.value(dist, DCAT.accessURL) == url
+        response = http.get(str(url), headers=IDENTITY)
+        assert response.status_code == 200, url
+        body = response.content
+        size = catalog.value(dist, DCAT.byteSize)
+        assert size.datatype == XSD.nonNegativeInteger
+        assert int(response.headers["content-length"]) == int(size) == len(body), url
+        checksum = catalog.value(dist, SPDX.checksum)
+        assert isinstance(checksum, URIRef)  # an IRI, not a blank node
+        assert catalog.value(checksum, SPDX.algorithm) == SPDX.checksumAlgorithm_sha256
+        assert str(catalog.value(checksum, SPDX.checksumValue)) == hashlib.sha256(body).hexdigest()
+        media = str(catalog.value(dist, DCAT.mediaType)).removeprefix(IANA)
+        served = response.headers["content-type"].split(";")[0]
+        if str(url).endswith(".gz"):
+            assert catalog.value(dist, DCAT.compressFormat) == URIRef(IANA + "application/gzip")
+            assert served == "application/gzip" and "content-encoding" not in response.headers
+            body = gzip.decompress(body)
+        else:
+            assert served == media
+        assert catalog.value(dist, DCTERMS.license) == CC_BY
+        fmt = ox.RdfFormat.from_media_type(media)
+        statements = list(ox.parse(body, format=fmt))
+        assert statements, url
+        if fmt != ox.RdfFormat.N_QUADS:
+            triple_counts.add(len(statements))
+        else:
+            assert len(statements) == manifest["quads"]
+    assert triple_counts == {manifest["triples"]}  # every syntax holds the same union
+
+
+def test_served_catalog_conforms_to_dcat_ap(catalog: Graph, shapes: Graph) -> None:
+    """The official DCAT-AP 3.0.0 shapes find no violation in what the server serves."""
+    assert violations(catalog, shapes) == []
+
+
+def test_dcat_ap_shapes_do_fire(catalog: Graph, shapes: Graph) -> None:
+    """The conformance check is not vacuous: untyped licences and a missing title are caught."""
+    broken = Graph()
+    for triple in catalog:
+        broken.add(triple)
+    broken.remove((CC_BY, RDF.type, DCTERMS.LicenseDocument))
+    dataset = next(d for d in broken.subjects(RDF.type, DCAT.Dataset) if str(d).endswith("/dataset/kassel"))
+    broken.remove((dataset, DCTERMS.title, None))
+    found = violations(broken, shapes)
+    assert any(str(DCTERMS.license) in line for line in found), found
+    assert any(str(DCTERMS.title) in line for line in found), found
+
+
+def test_catalog_content(catalog: Graph, local_server: ServerProcess) -> None:
+    """What the issue asks of the catalog, as a portal would read it."""
+    base = local_server.url + "/"
+    cat = URIRef(base + "catalog")
+    dataset = URIRef(base + "dataset/kassel")
+    assert (cat, RDF.type, DCAT.Catalog) in catalog
+    assert (cat, DCAT.dataset, dataset) in catalog
+    for prop in (DCTERMS.title, DCTERMS.description, DCAT.keyword):
+        langs = {o.language for o in catalog.objects(dataset, prop)}
+        assert {"de", "en"} <= langs, prop
+    for prop in (DCTERMS.publisher, DCAT.contactPoint, DCTERMS.spatial, DCTERMS.temporal, DCAT.theme,
+                 DCTERMS.issued, DCTERMS.modified, DCAT.version):
+        assert catalog.value(dataset, prop) is not None, prop
+    assert catalog.value(dataset, DCTERMS.issued).datatype == XSD.date
+    themes = {str(t) for t in catalog.objects(dataset, DCAT.theme)}
+    assert all(t.startswith("http://publications.europa.eu/resource/authority/data-theme/") for t in themes)
+    assert URIRef("https://sws.geonames.org/2892518/") in set(catalog.objects(dataset, DCTERMS.spatial))
+    # Temporal coverage is computed from the data: Florence, 1952, was Kassel's first.
+    period = catalog.value(dataset, DCTERMS.temporal)
+    assert catalog.value(period, DCAT.startDate) == Literal("1952", datatype=XSD.gYear)
+    # The SPARQL endpoint as a data service, followable on this host.
+    service = catalog.value(cat, DCAT.service)
+    assert catalog.value(service, DCAT.endpointURL) == URIRef(base + "sparql")
+    assert (service, DCAT.servesDataset, dataset) in catalog
+    # Licences: CC BY 4.0 for our data; the rights statement names the CC0 (Wikidata) parts.
+    rights = {catalog.value(d, DCTERMS.rights) for d in catalog.objects(dataset, DCAT.distribution)}
+    assert len(rights) == 1
+    assert "CC0" in " ".join(str(o) for o in catalog.objects(rights.pop(), None))
+    # The world import's dataset only appears in releases holding its graph.
+    assert URIRef(base + "dataset/wikidata-p190-2016") not in set(catalog.subjects())
+
+
+def test_catalog_iris_dereference(http: httpx.Client, catalog: Graph, local_server: ServerProcess) -> None:
+    """The IRIs the catalog mints answer 303 to the document describing them."""
+    for node in sorted({s for s in catalog.subjects() if str(s).startswith(local_server.url)}):
+        path = str(node)[len(local_server.url):].split("#")[0]
+        if path.startswith(("/id/", "/sparql", "/ontology", "/dumps/")) or path in ("/", "/catalog"):
+            continue  # served by other routers
+        response = http.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/catalog"
+
+
+def test_dump_head_etag_and_304(http: httpx.Client, manifest: dict) -> None:
+    """HEAD, Content-Length, ETag from the manifest's SHA-256, Last-Modified, 304 when unchanged."""
+    name = f"{DUMP_STEM}.nt"
+    info = manifest["files"][name]
+    head = http.head(f"/dumps/{name}", headers=IDENTITY)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == info["bytes"]
+    assert head.headers["content-type"].split(";")[0] == "application/n-triples"
+    assert head.headers["etag"] == f'"{info["sha256"]}"'
+    assert head.headers["last-modified"]
+    again = http.get(f"/dumps/{name}", headers={**IDENTITY, "If-None-Match": head.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    last_modified = head.headers["last-modified"]
+    since = http.get(f"/dumps/{name}", headers={**IDENTITY, "If-Modified-Since": last_modified})
+    assert since.status_code == 304
+    changed = http.get(f"/dumps/{name}", headers={**IDENTITY, "If-None-Match": '"something-else"'})
+    assert changed.status_code == 200 and len(changed.content) == info["bytes"]
+    gz = http.head(f"/dumps/{name}.gz")
+    assert gz.headers["content-type"] == "application/gzip" and "content-encoding" not in gz.headers
+
+
+def test_dumps_index_and_unknown_files(http: httpx.Client, manifest: dict) -> None:
+    index = http.get("/dumps/")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    for name in manifest["files"]:
+        assert f'href="{name}"' in index.text
+        assert http.head(f"/dumps/{name}").status_code == 200
+    assert http.get("/dumps", follow_redirects=False).status_code in (301, 308)
+    for bad in ("manifest.json", "store", "nothing.ttl", "..%2Fmanifest.json", "%2E%2E"):
+        assert http.get(f"/dumps/{bad}").status_code == 404, bad
+
+
+# --- describe() in-process: determinism, configurable base, failures --------------------
+
+
+@pytest.fixture(scope="module")
+def loaded() -> Dataset:
+    return load(Settings()).dataset
+
+
+def fake_files(extra: dict[str, str] | None = None) -> dict[str, dict]:
+    kinds = {"ttl": "text/turtle", "nt": "application/n-triples", "nq": "application/n-quads",
+             "jsonld": "application/ld+json", "rdf": "application/rdf+xml"}
+    files = {}
+    for ext, media in {**kinds, **(extra or {})}.items():
+        name = f"{DUMP_STEM}.{ext}"
+        files[name] = {"bytes": len(ext), "sha256": sha(name), "media_type": media}
+        files[name + ".gz"] = {"bytes": 2 * len(ext), "sha256": sha(name + ".gz"),
+                               "media_type": "application/gzip"}
+    return files
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ntriples(graph: Graph) -> list[str]:
+    return sorted(graph.serialize(format="nt").splitlines())
+
+
+def test_describe_is_deterministic_and_has_no_blank_nodes(loaded: Dataset) -> None:
+    first, second = describe(loaded, fake_files(), Settings()), describe(loaded, fake_files(), Settings())
+    assert set(first) == {"catalog.ttl", "void.ttl"}
+    for name in first:
+        assert ntriples(first[name]) == ntriples(second[name])
+        assert not [t for t in first[name] if any(x.__class__.__name__ == "BNode" for x in t)], name
+
+
+def test_describe_follows_the_base_iri(tmp_path: Path) -> None:
+    """With another base IRI, every IRI we mint is under it (the Turtle is relative)."""
+    settings = Settings(base_iri="http://example.org/kg/")
+    graphs = describe(load(settings).dataset, fake_files(), settings)
+    ours = {str(x) for g in graphs.values() for t in g for x in t
+            if isinstance(x, URIRef) and ("twinning-kg" in str(x) or "example.org" in str(x))}
+    assert ours and all(iri.startswith("http://example.org/kg/") for iri in ours), sorted(ours)[:5]
+
+
+def test_describe_refuses_an_undescribed_dump(loaded: Dataset) -> None:
+    with pytest.raises(PublicationError, match="distributions.ttl"):
+        describe(loaded, fake_files({"trig": "application/trig"}), Settings())
+
+
+def test_describe_refuses_a_media_type_mismatch(loaded: Dataset) -> None:
+    files = fake_files()
+    files[f"{DUMP_STEM}.ttl"]["media_type"] = "text/n3"
+    with pytest.raises(PublicationError, match="text/n3"):
+        describe(loaded, files, Settings())
+
+
+def test_world_dataset_is_cc0_and_only_there_when_its_graph_is(loaded: Dataset) -> None:
+    settings = Settings()
+    base = settings.base_iri
+    world = URIRef(base + "dataset/wikidata-p190-2016")
+    catalog = describe(loaded, fake_files(), settings)["catalog.ttl"]
+    assert world not in set(catalog.subjects()) | set(catalog.objects())
+    data = Dataset(default_union=True)
+    for quad in loaded.quads():
+        data.add(quad)
+    data.graph(URIRef(base + "graph/wikidata-p190-2016")).add(
+        (URIRef(base + "id/place/Q64"), RDF.type, URIRef(base + "ontology#City")))
+    graphs = describe(data, fake_files(), settings)
+    catalog, void = graphs["catalog.ttl"], graphs["void.ttl"]
+    assert (URIRef(base + "catalog"), DCAT.dataset, world) in catalog
+    licences = {catalog.value(d, DCTERMS.license) for d in catalog.objects(world, DCAT.distribution)}
+    assert licences == {CC0}
+    subset = URIRef(base + "void/graph/wikidata-p190-2016")
+    assert void.value(subset, DCTERMS.license) == CC0
+
+
+def test_browsers_get_pages_harvesters_get_rdf(http: httpx.Client, local_server: ServerProcess) -> None:
+    """HTML only when a client names it first (a browser); `*/*` and no Accept get Turtle."""
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    pages = {"/catalog": ("Kassels Städtepartnerschaften", "Kassel&#39;s town twinning"),
+             "/.well-known/void": ("Benannte Graphen", "Named graphs"), "/dumps/": ("Datei", "File")}
+    for path, (text_de, text_en) in pages.items():
+        de = http.get(path, headers={"Accept": browser, "Accept-Language": "de"})
+        en = http.get(path, headers={"Accept": browser, "Accept-Language": "en"})
+        assert de.headers["content-type"].startswith("text/html") and text_de in de.text, path
+        assert en.headers["content-type"].startswith("text/html") and text_en in en.text, path
+        assert de.headers["etag"] != en.headers["etag"]
+    page = http.get("/catalog", headers={"Accept": browser}).text
+    assert f'href="{local_server.url}/dumps/{DUMP_STEM}.ttl.gz"' in page
+    for accept in ("*/*", None, "application/xml;q=0.9, */*;q=0.8"):
+        response = http.get("/catalog", headers={"Accept": accept} if accept else {})
+        assert response.headers["content-type"].startswith("text/turtle"), accept
+
+
+# --- broken hand-written parts: a clear message, nothing written -------------------------
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    """A copy of the project's sources that a test may break (TWINNING_KG_HOME points at it)."""
+    root = Path(__file__).resolve().parents[1]
+    for name in ("ontology", "data", "shapes", "publication"):
+        shutil.copytree(root / name, tmp_path / "home" / name)
+    return tmp_path / "home"
+
+
+def build_in(home: Path, out: Path) -> subprocess.CompletedProcess:
+    return run_cli("build", "--out", str(out), env={**os.environ, "TWINNING_KG_HOME": str(home)})
+
+
+def test_broken_publication_turtle_names_file_and_line(home: Path, tmp_path: Path) -> None:
+    catalog = home / "publication" / "catalog.ttl"
+    lines = catalog.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("<catalog> a dcat:Catalog"))
+    lines[line - 1] = "<catalog> a dcat:Catalog ;;; oops"
+    catalog.write_text("\n".join(lines) + "\n")
+    proc = build_in(home, tmp_path / "site")
+    assert proc.returncode == 2, proc.stderr
+    assert f"catalog.ttl:{line}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "site").exists()
+
+
+def test_undescribed_dump_fails_the_build_and_keeps_the_release(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert build_in(home, out).returncode == 0
+    before = out.resolve()
+    distributions = home / "publication" / "distributions.ttl"
+    text = distributions.read_text()
+    typed = "<distribution/nt-gz> a dcat:Distribution"
+    assert typed in text
+    distributions.write_text(text.replace(typed, "<distribution/nt-gz> a dcat:Resource"))
+    proc = build_in(home, out)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "distributions.ttl" in proc.stderr and "twinning-kg.nt.gz" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert out.resolve() == before

@@ -1,0 +1,269 @@
+"""Every SHACL shape fires on a fixture made to break it, and the real data conforms.
+
+The fixtures in tests/fixtures/shapes/ are loaded *on top of* the real ontology and data
+(as the build would see them) in one validation run; each expectation then checks which
+shapes fired for which focus node of that fixture file, so a fixture that trips the wrong
+shape, or an extra one, fails its test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from rdflib import BNode, Graph, URIRef
+from rdflib.namespace import RDF, SH
+
+from twinning_kg.config import Settings
+from twinning_kg.loading import load, parse_file
+from twinning_kg.validation import Report, Result, bulk_constraints, load_shapes, validate
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shapes"
+SETTINGS = Settings()
+FX = f"{SETTINGS.base_iri}id/fixture/"
+TW = f"{SETTINGS.base_iri}ontology#"
+SHAPES = f"{SETTINGS.base_iri}shapes#"
+OUR_SHAPE_FILES = ("places.ttl", "partnerships.ttl", "sources.ttl", "curated.ttl", "vocabulary.ttl")
+
+# fixture file -> {(focus, shape, constraint component)} that must fire, and nothing else.
+# A focus starting with "tw:" is an ontology term, otherwise it is fx:<name>.
+EXPECTED: dict[str, set[tuple[str, str, str]]] = {
+    "place-label": {("nameless", "PlaceLabelShape", "MinCount")},
+    "place-label-lang": {("twice", "PlaceLabelLangShape", "UniqueLang")},
+    "place-wikidata": {
+        ("wiki-page", "PlaceWikidataShape", "Or"),
+        ("wiki-https", "PlaceWikidataShape", "Or"),
+        ("wiki-property", "PlaceWikidataShape", "Or"),
+        ("wiki-literal", "PlaceWikidataShape", "Or"),
+    },
+    "place-lat": {("north", "PlaceLatShape", "MaxInclusive")},
+    "place-long": {("west", "PlaceLongShape", "MinInclusive")},
+    "place-geometry": {("shapeless", "PlaceGeometryShape", "Class")},
+    "place-country": {("stateless", "PlaceCountryShape", "Class")},
+    "place-part-of": {("inside", "PlacePartOfShape", "Class")},
+    "place-twinned-with": {("twin", "PlaceTwinnedWithShape", "Class")},
+    "coordinates-lat": {("long-only", "CoordinatesLatShape", "MinCount")},
+    "coordinates-long": {("lat-only", "CoordinatesLongShape", "MinCount")},
+    "borough": {("both", "BoroughShape", "Not")},
+    "city-province": {("both-province", "CityProvinceShape", "Not")},
+    "city-part-of": {("city-in-borough", "CityPartOfShape", "Not")},
+    "borough-part-of": {("quarter", "BoroughPartOfShape", "Or")},
+    "city-province-part-of": {("province", "CityProvincePartOfShape", "MaxCount")},
+    "geometry-wkt": {("plain-point", "GeometryWktShape", "Datatype")},
+    "country-code": {("deu", "CountryCodeShape", "Pattern")},
+    "country-label-de": {("no-de", "CountryLabelDeShape", "QualifiedMinCount")},
+    "country-label-en": {("no-en", "CountryLabelEnShape", "QualifiedMinCount")},
+    "country-label-lang": {("two-en", "CountryLabelLangShape", "UniqueLang")},
+    "partnership-partner-count": {
+        ("alone", "PartnershipPartnerCountShape", "MinCount"),
+        ("self", "PartnershipPartnerCountShape", "MinCount"),
+        ("three", "PartnershipPartnerCountShape", "MaxCount"),
+    },
+    "partnership-partner-class": {("with-country", "PartnershipPartnerClassShape", "Class")},
+    "partnership-kind": {
+        ("wrong-kind", "PartnershipKindShape", "Node"),
+        ("no-kind", "PartnershipKindShape", "MinCount"),
+    },
+    "partnership-status": {("wrong-status", "PartnershipStatusShape", "Node")},
+    "partnership-status-since": {("since-year", "PartnershipStatusSinceShape", "Datatype")},
+    # a start of a wrong datatype matches no precision either
+    "partnership-start-date": {
+        ("start-string", "PartnershipStartDateShape", "Or"),
+        ("start-string", "StartPrecisionShape", "Or"),
+    },
+    "partnership-end-date": {
+        ("end-string", "PartnershipEndDateShape", "Or"),
+        ("end-string", "EndPrecisionShape", "Or"),
+    },
+    "partnership-start-precision": {("start-precision", "PartnershipStartPrecisionShape", "Node")},
+    "partnership-end-precision": {("end-precision", "PartnershipEndPrecisionShape", "Node")},
+    "partnership-focus": {("wrong-focus", "PartnershipFocusShape", "Node")},
+    "partnership-occasion": {("plain-occasion", "PartnershipOccasionShape", "Datatype")},
+    "partnership-one-way": {("one-way", "PartnershipOneWayShape", "Datatype")},
+    "partnership-source": {("unsourced", "PartnershipSourceShape", "MinCount")},
+    "partnership-fact-source": {("fact-source", "PartnershipFactSourceShape", "Class")},
+    "start-precision": {
+        ("year-as-day", "StartPrecisionShape", "Or"),
+        ("no-precision", "StartPrecisionShape", "Or"),
+    },
+    "end-precision": {("end-month-as-year", "EndPrecisionShape", "Or")},
+    "start-not-future": {
+        ("future-day", "StartNotFutureShape", "SPARQL"),
+        ("future-year", "StartNotFutureShape", "SPARQL"),
+    },
+    "end-not-before-start": {("backwards", "EndNotBeforeStartShape", "SPARQL")},
+    "source-url": {("url-string", "SourceUrlShape", "NodeKind")},
+    "source-publisher": {("no-publisher", "SourcePublisherShape", "MinCount")},
+    "source-language": {("three-letters", "SourceLanguageShape", "Pattern")},
+    "source-kind": {("no-source-kind", "SourceKindShape", "MinCount")},
+    "source-reliability": {("medium", "SourceReliabilityShape", "In")},
+    "agent-name": {("anonymous", "AgentNameShape", "MinCount")},
+    "curated-flag": {("half-curated", "CuratedFlagShape", "HasValue")},
+    "curated-label-de": {("english-only", "CuratedLabelDeShape", "QualifiedMinCount")},
+    "curated-label-en": {("german-only", "CuratedLabelEnShape", "QualifiedMinCount")},
+    "partnership-label-lang": {("two-de", "PartnershipLabelLangShape", "UniqueLang")},
+    "curated-partnership": {("undescribed", "CuratedPartnershipShape", "Or")},
+    "ontology": {
+        ("bare-ontology", "OntologyVersionShape", "MinCount"),
+        ("bare-ontology", "OntologyLicenseShape", "MinCount"),
+        ("bare-ontology", "OntologyCreatorShape", "MinCount"),
+    },
+    "terms": {
+        ("tw:FixtureNoDeLabel", "TermLabelDeShape", "QualifiedMinCount"),
+        ("tw:fixtureNoEnLabel", "TermLabelEnShape", "QualifiedMinCount"),
+        ("tw:fixtureNoDeComment", "TermCommentDeShape", "QualifiedMinCount"),
+        ("tw:FixtureNoEnComment", "TermCommentEnShape", "QualifiedMinCount"),
+        ("tw:FixtureTwoLabels", "TermLangShape", "UniqueLang"),
+    },
+    "concepts": {
+        ("scheme-no-de", "SchemeLabelDeShape", "QualifiedMinCount"),
+        ("scheme-no-en", "SchemeLabelEnShape", "QualifiedMinCount"),
+        ("concept-no-de", "ConceptLabelDeShape", "QualifiedMinCount"),
+        ("concept-no-en", "ConceptLabelEnShape", "QualifiedMinCount"),
+        ("concept-two-de", "ConceptLabelLangShape", "UniqueLang"),
+        ("concept-no-scheme", "ConceptSchemeMembershipShape", "MinCount"),
+    },
+    # the way the world import writes places and partnerships: nothing may fire
+    "imported-ok": set(),
+}
+
+
+def _iri(focus: str) -> str:
+    return TW + focus[3:] if focus.startswith("tw:") else FX + focus
+
+
+def _component(result: Result) -> str:
+    name = (result.component or "").rsplit(":", 1)[-1].rsplit("#", 1)[-1]
+    return name.removesuffix("ConstraintComponent")
+
+
+@pytest.fixture(scope="module")
+def real_report() -> Report:
+    return validate(load(SETTINGS), SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def fixture_report() -> Report:
+    extra = [(path, "fixtures") for path in sorted(FIXTURES.glob("*.ttl"))]
+    return validate(load(SETTINGS, extra=extra), SETTINGS)
+
+
+def test_real_data_conforms(real_report: Report) -> None:
+    assert real_report.conforms, real_report.text()
+    assert real_report.results == []
+
+
+def test_every_fixture_has_an_expectation() -> None:
+    assert sorted(p.stem for p in FIXTURES.glob("*.ttl")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shape_fires_on_its_fixture(fixture_report: Report, name: str) -> None:
+    path = str(FIXTURES / f"{name}.ttl")
+    fired = {
+        (r.focus_iri, (r.shape_iri or "").removeprefix(SHAPES), _component(r))
+        for r in fixture_report.results
+        if path in r.files
+    }
+    expected = {(_iri(focus), shape, comp) for focus, shape, comp in EXPECTED[name]}
+    assert fired == expected
+
+
+def test_results_name_their_fixture_file_and_both_languages(fixture_report: Report) -> None:
+    assert not fixture_report.conforms
+    for r in fixture_report.results:
+        assert r.files, f"no source file for {r.focus}"
+        assert all(f.startswith(str(FIXTURES)) for f in r.files), r
+        assert r.message_en and r.message_de, r
+        assert r.severity == "Violation"
+
+
+def test_every_shape_with_constraints_is_covered_by_a_fixture() -> None:
+    """A shape without a fixture where it fires would be an untested rule."""
+    # ours only: other areas (e.g. shapes/claims.ttl) test their own shapes
+    shapes = Graph()
+    for name in OUR_SHAPE_FILES:
+        shapes += parse_file(SETTINGS.shapes_dir / name, SETTINGS.base_iri)
+    structural = {SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.targetNode, SH.property,
+                  SH.message, SH.name, SH.description, SH.severity, SH.deactivated, SH.path}
+    used = set(shapes.objects(None, SH.property))
+    targets = (SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf, SH.targetNode)
+    targeted = {s for s in set(shapes.subjects()) if any((s, p, None) in shapes for p in targets)}
+    with_rules = set()
+    for shape in used | targeted:
+        if isinstance(shape, BNode):
+            continue
+        predicates = {p for p in shapes.predicates(shape) if str(p).startswith(str(SH))}
+        if predicates - structural:
+            with_rules.add(str(shape).removeprefix(SHAPES))
+    covered = {shape for expectations in EXPECTED.values() for _, shape, _ in expectations}
+    assert with_rules, "no shapes found"
+    assert with_rules <= covered, f"shapes without a firing fixture: {sorted(with_rules - covered)}"
+    # every node and property shape has bilingual messages
+    for shape in with_rules:
+        node = URIRef(SHAPES + shape)
+        langs = {m.language for m in shapes.objects(node, SH.message)}
+        langs |= {m.language for c in shapes.objects(node, SH.sparql) for m in shapes.objects(c, SH.message)}
+        assert {"de", "en"} <= langs, shape
+
+
+def test_every_node_shape_is_named_and_typed() -> None:
+    shapes = load_shapes(SETTINGS)
+    for shape in shapes.subjects(RDF.type, SH.NodeShape):
+        assert isinstance(shape, URIRef), shape
+
+
+def test_start_today_or_this_year_is_not_in_the_future(tmp_path: Path) -> None:
+    """The boundary: a start today (day) or this year (year, month) is allowed."""
+    today = dt.date.today()
+    body = (FIXTURES / "place-label.ttl").read_text().split("fx:nameless")[0] + f"""
+fx:today a tw:Partnership ; tw:partner place:kassel , place:florence ; tw:kind kind:town-twinning ;
+    prov:wasDerivedFrom source:k-2012 ;
+    tw:startDate "{today.isoformat()}"^^xsd:date ; tw:startPrecision prec:day .
+fx:this-month a tw:Partnership ; tw:partner place:kassel , place:mulhouse ; tw:kind kind:town-twinning ;
+    prov:wasDerivedFrom source:k-2012 ;
+    tw:startDate "{today:%Y-%m}"^^xsd:gYearMonth ; tw:startPrecision prec:month .
+fx:this-year a tw:Partnership ; tw:partner place:kassel , place:arnstadt ; tw:kind kind:town-twinning ;
+    prov:wasDerivedFrom source:k-2012 ;
+    tw:startDate "{today:%Y}"^^xsd:gYear ; tw:startPrecision prec:year .
+fx:next-year a tw:Partnership ; tw:partner place:kassel , place:rovaniemi ; tw:kind kind:town-twinning ;
+    prov:wasDerivedFrom source:k-2012 ;
+    tw:startDate "{today.year + 1}"^^xsd:gYear ; tw:startPrecision prec:year .
+"""
+    path = tmp_path / "today.ttl"
+    path.write_text(body)
+    report = validate(load(SETTINGS, extra=[(path, "fixtures")]), SETTINGS)
+    fired = {(r.focus_iri, (r.shape_iri or "").removeprefix(SHAPES)) for r in report.results}
+    assert fired == {(FX + "next-year", "StartNotFutureShape")}
+
+
+def test_report_text_and_json(fixture_report: Report) -> None:
+    import json
+
+    text = fixture_report.text()
+    assert "does not conform" in text
+    assert "PlaceLabelShape" in text and "place-label.ttl" in text
+    assert "A place needs at least one label" in text and "Ein Ort braucht" in text
+    body = json.loads(fixture_report.to_json())
+    assert body["conforms"] is False
+    assert len(body["results"]) == len(fixture_report.results)
+
+
+def test_bulk_sparql_gives_the_same_results_as_pyshacl() -> None:
+    """validation.py runs SPARQL constraints once over the graph; pyshacl per focus node."""
+    names = ("start-not-future", "end-not-before-start", "imported-ok")
+    loaded = load(SETTINGS, extra=[(FIXTURES / f"{name}.ttl", "fixtures") for name in names])
+
+    def key(report: Report) -> set[tuple]:
+        return {(r.focus_iri, r.shape_iri, r.path, r.value, r.message_en, r.message_de)
+                for r in report.results}
+
+    in_bulk = {str(c.shape).removeprefix(SHAPES) for c in bulk_constraints(load_shapes(SETTINGS))}
+    assert {"StartNotFutureShape", "EndNotBeforeStartShape"} <= in_bulk
+
+    bulk = validate(loaded, SETTINGS)
+    per_node = validate(loaded, SETTINGS, bulk_sparql=False)
+    assert len(bulk.results) == 3
+    assert key(bulk) == key(per_node)
+    assert bulk.conforms is per_node.conforms is False
