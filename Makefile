@@ -22,8 +22,8 @@ build: setup
 validate: setup
 	$(BIN)/twinning-kg validate
 
-serve: setup
-	$(BIN)/twinning-kg serve --graph $(OUT) --host $(HOST) --port $(PORT)
+serve: build
+	$(BIN)/twinning-kg serve --graph $(OUT) --host $(HOST) --port $(PORT) --base-url http://$(HOST):$(PORT)/
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -31,7 +31,6 @@ TW = f"{BASE}ontology#"
 STEM = "twinning-kg"
 DUMPS = [f"{STEM}.{ext}" for ext in ("ttl", "nt", "nq", "jsonld", "rdf")]
 RDFLIB_FORMATS = {"ttl": "turtle", "jsonld": "json-ld", "rdf": "xml", "nt": "nt"}
-HAS_VALIDATION = importlib.util.find_spec("twinning_kg.validation") is not None
 HAS_PUBLICATION = importlib.util.find_spec("twinning_kg.publication") is not None
 
 
@@ -302,7 +301,6 @@ def test_broken_turtle_exits_2_names_file_and_line_and_keeps_release(good_build)
     assert_untouched(out, target, files)
 
 
-@pytest.mark.skipif(not HAS_VALIDATION, reason="twinning_kg.validation is not written yet")
 def test_shacl_violation_exits_1_and_keeps_release(good_build) -> None:
     home, out, target, files = good_build
     bad = home / "data" / "kassel" / "bad-partnership.ttl"

@@ -73,6 +73,16 @@ def test_oxigraph_and_rdflib_inputs_give_the_same_bytes() -> None:
     assert from_rdflib.nquads == from_oxigraph.nquads
 
 
+def test_store_and_plain_graph_inputs() -> None:
+    store = ox.Store()
+    store.extend(dumps.oxigraph_quads(tricky_dataset()))
+    from_store = dumps.canonicalize(dumps.oxigraph_quads(store))
+    assert from_store.nquads == dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset())).nquads
+    graph = Graph().parse(data=TRICKY, format="turtle")
+    plain = dumps.canonicalize(dumps.oxigraph_quads(graph))
+    assert plain.quads == len(graph) and b"<http://example.org/graph/" not in plain.nquads
+
+
 def test_counts_and_union() -> None:
     canonical = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
     assert canonical.quads == len(tricky_dataset())  # rdflib's len of a Dataset counts quads

@@ -285,7 +285,9 @@ def test_fast_shacl_engine_sees_datatypes_as_written() -> None:
     make it xsd:integer and the claims' position shapes would fire): same verdict as pyshacl."""
     settings = Settings()
     loaded = load(settings)
-    typed = [o for o in loaded.dataset.objects() if isinstance(o, Literal) and o.datatype == NON_NEGATIVE]
+    typed = [
+        o for _, _, o, _ in loaded.dataset.quads() if isinstance(o, Literal) and o.datatype == NON_NEGATIVE
+    ]
     if not typed:
         pytest.skip("the data has no xsd:nonNegativeInteger value to check")
     fast = checks.fast_results(loaded, load_shapes(settings))
@@ -468,3 +470,13 @@ def test_wdqs_json_that_is_not_a_result_is_refused(tmp_path: Path) -> None:
     proc, out = _import(tmp_path, "wdqs-json", str(bad))
     assert proc.returncode == 1 and "needs variables ?city and ?twin" in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_csv_that_breaks_the_shapes_gets_the_reference_report(tmp_path: Path) -> None:
+    """Well-formed rows the shapes reject: pyshacl's report (as `build` prints it), nothing written."""
+    proc, out = _import(tmp_path, "csv", str(IMPORT_FIXTURES / "contrib-shape-violation.csv"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "A source has exactly one language" in proc.stderr
+    assert "The start (tw:startDate) is after the end (tw:endDate)." in proc.stderr
+    assert "the data does not conform to the shapes; nothing was written" in proc.stderr
+    assert not out.exists()

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pyoxigraph as ox
@@ -30,6 +31,8 @@ from twinning_kg.remote_engine import RemoteEngine
 
 OXIGRAPH = Path(sys.executable).parent / "oxigraph"
 JSON = "application/sparql-results+json"
+TW = f"{Settings().base_iri}ontology#"
+SLOW = f"SELECT (COUNT(*) AS ?n) WHERE {{ ?p <{TW}partner> ?x . ?q <{TW}partner> ?x . ?q <{TW}partner> ?y }}"
 
 
 class Oxigraph:
@@ -155,7 +158,9 @@ def test_linked_data_pages_come_from_the_remote_store(remote_server: ServerProce
     response = httpx.get(f"{remote_server.url}/id/place/Q3955", headers={"Accept": "text/turtle"}, timeout=60)
     assert response.status_code == 303
     document = httpx.get(
-        f"{remote_server.url}{response.headers['location']}", headers={"Accept": "text/turtle"}, timeout=60
+        urljoin(f"{remote_server.url}/", response.headers["location"]),
+        headers={"Accept": "text/turtle"},
+        timeout=60,
     )
     assert document.status_code == 200, document.text
     triples = list(ox.parse(document.content, format=ox.RdfFormat.TURTLE, base_iri=remote_server.url))
@@ -205,6 +210,13 @@ def test_remote_engine_limits(published: Oxigraph) -> None:
             assert result.media_type.startswith("text/csv") and result.body.count(b"\n") == 6
         finally:
             await engine.close()
+        hasty = RemoteEngine(f"{published.url}/query", Settings(query_timeout=0.3))
+        try:  # ~2 s of joins on the world graph, against a 0.3 s limit
+            await hasty.execute(QueryRequest(SLOW))
+        except QueryError as exc:
+            errors.append(exc)
+        finally:
+            await hasty.close()
         dead = RemoteEngine(f"http://127.0.0.1:{free_port()}/query", settings)
         try:
             await dead.execute(QueryRequest("ASK {}"))
@@ -215,8 +227,9 @@ def test_remote_engine_limits(published: Oxigraph) -> None:
         return errors
 
     errors = asyncio.run(run())
-    assert [e.status for e in errors] == [422, 422, 502]
+    assert [e.status for e in errors] == [422, 422, 422, 502]
     assert "more than 5 rows" in errors[0].message and "more than 5 triples" in errors[1].message
+    assert "time limit of 0.3 s" in errors[2].message
 
 
 def test_publish_to_nowhere_is_a_message(world: Path) -> None:

@@ -308,7 +308,9 @@ def test_head_and_options_never_5xx(base_url: str) -> None:
 
 
 def test_a_forged_host_header_cannot_break_the_service_description(base_url: str) -> None:
-    response = httpx.get(f"{base_url}/sparql", headers={"Host": 'evil"><x', "Accept": "text/turtle"}, timeout=30)
+    response = httpx.get(
+        f"{base_url}/sparql", headers={"Host": 'evil"><x', "Accept": "text/turtle"}, timeout=30
+    )
     assert response.status_code < 500
     if response.status_code == 200:
         graph = Graph().parse(data=response.content, format="turtle")

@@ -20,10 +20,9 @@ import json
 import mimetypes
 import os
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,17 +59,10 @@ class ValidationFailed(BuildError):
         self.report = report
 
 
-Warn = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
 # --- the build pipeline -------------------------------------------------------------------
 
 
-def build(settings: Settings, out: Path | str, *, warn: Warn = _stderr) -> Release:
+def build(settings: Settings, out: Path | str) -> Release:
     """Load, materialise tw:twinnedWith, validate, publish into `out` (see module doc).
 
     Raises `loading.SourceError` for a file that cannot be parsed (file:line in the
@@ -79,7 +71,7 @@ def build(settings: Settings, out: Path | str, *, warn: Warn = _stderr) -> Relea
     """
     loaded = loading.load(settings)
     materialise(loaded.dataset, settings)
-    validate(loaded, settings, warn=warn)
+    validate(loaded, settings)
     return write_release(loaded.dataset, out, settings, prefixes=source_prefixes(settings))
 
 
@@ -115,15 +107,10 @@ def _graph_of(dataset: Any, context: Any) -> Graph:
     return dataset.graph(context)
 
 
-def validate(loaded: loading.Loaded, settings: Settings, *, warn: Warn = _stderr) -> Any:
-    """Run `twinning_kg.validation.validate`; raise ValidationFailed when it does not conform.
+def validate(loaded: loading.Loaded, settings: Settings) -> Any:
+    """Run the shapes (`twinning_kg.validation`); raise ValidationFailed when they fire."""
+    from twinning_kg import validation  # pyshacl is heavy; `serve` imports this module lazily too
 
-    While the validation module is not there yet the build still publishes, loudly.
-    """
-    validation = _optional_module("twinning_kg.validation")
-    if validation is None or not hasattr(validation, "validate"):
-        warn("twinning_kg.validation is not available: the data was NOT checked against the shapes")
-        return None
     report = validation.validate(loaded, settings)
     if not report.conforms:
         raise ValidationFailed(report)
@@ -404,9 +391,9 @@ def _install(tmp: Path, releases: Path, version: str, manifest_bytes: bytes) -> 
 
 
 def _swap_symlink(out: Path, parent: Path, target: Path) -> None:
+    for stale in parent.glob(f".{out.name}.swap-*"):  # left by a killed build; we hold the lock
+        stale.unlink(missing_ok=True)
     link = parent / f".{out.name}.swap-{os.getpid()}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
     os.symlink(os.path.relpath(target, parent), link)
     if out.is_dir() and not out.is_symlink():
         out.rmdir()  # checked empty in _prepare_out

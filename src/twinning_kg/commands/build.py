@@ -33,9 +33,8 @@ def command(out: Path, base_iri: str) -> None:
     parsed or DIR cannot be used. On failure DIR keeps pointing at the last good release.
     """
     settings = _settings(base_iri)
-    errors = Console(stderr=True)
     try:
-        release = build(settings, out, warn=lambda msg: errors.print(f"[yellow]warning:[/] {msg}"))
+        release = build(settings, out)
     except SourceError as exc:
         raise CliError(f"{exc}\nnothing was written; {out} is unchanged", exit_code=2) from exc
     except ValidationFailed as exc:
@@ -43,6 +42,9 @@ def command(out: Path, base_iri: str) -> None:
         raise CliError(f"{exc}; {out} is unchanged", exit_code=1) from exc
     except (BuildError, DumpError) as exc:
         raise CliError(f"{exc}; {out} is unchanged", exit_code=getattr(exc, "exit_code", 1)) from exc
+    except OSError as exc:  # disk full, permissions: a message, and the old release stays
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise CliError(f"cannot write the release: {exc.strerror or exc}{where}; {out} is unchanged") from exc
     _summary(release, out)
 
 
