@@ -52,7 +52,7 @@ class AppContext:
         """A copy of `graph` with our IRIs made followable on this host."""
         if self.public_base == self.base_iri:
             return graph
-        out = Graph()
+        out = Graph(bind_namespaces="none")  # rdflib's defaults would rename our `geo:` to `geo1:`
         for prefix, ns in graph.namespaces():
             out.bind(prefix, URIRef(self.public(str(ns))), override=True)
 
