@@ -323,6 +323,8 @@ def test_base_url_rewrites_links_in_html_and_rdf_and_they_resolve(local_url, bas
         graph = Graph().parse(data=ttl.text, format="turtle")
         iris = {str(t) for triple in graph for t in triple if isinstance(t, URIRef)}
         assert not [i for i in iris if i.startswith(base_iri)], "every IRI of ours is rewritten"
+        # the rewritten copy keeps the sources' prefixes (rdflib's own `geo:` must not push ours aside)
+        assert "@prefix geo: <http://www.w3.org/2003/01/geo/wgs84_pos#>" in ttl.text
         ours = sorted(i for i in iris if i.startswith(public + "id/"))
         assert len(ours) >= 10
         assert public + "id/place/kassel" in ours
