@@ -5,7 +5,8 @@ each holding the release's on-disk store opened read-only. Processes rather than
 threads because pyoxigraph cannot cancel a running query: the only way to enforce a
 time limit (and to leave no runaway work eating a core) is to kill the worker that
 overran and start a fresh one. The event loop never evaluates anything; it waits on
-pipes in a small thread pool, so one slow query never stalls other clients; and when
+the workers' pipes itself (`loop.add_reader`, no thread hop), reading replies without
+ever blocking, so one slow query never stalls other clients; and when
 every worker is busy the pool grows (up to twice its size) rather than queueing quick
 queries behind slow ones.
 
@@ -29,13 +30,14 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
 import signal
+import struct
 import sys
 import threading
 import types
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +50,11 @@ START_TIMEOUT = 60.0  # seconds a worker may take to open the store
 DEFAULT_WORKER_MEMORY_MB = 2048  # heap cap per worker; a query needing more is stopped
 
 log = logging.getLogger("twinning_kg.engine")
+
+# A worker's reply: this header (lengths of the pickled metadata and of the body), the
+# metadata (the reply tuple without the body), then the body bytes as they are.
+_REPLY_HEADER = struct.Struct("!QQ")
+_READ_CHUNK = 1 << 20
 
 
 class QueryError(Exception):
@@ -158,7 +165,21 @@ def _worker_main(conn: Any, store_path: str, max_rows: int, memory_mb: int = 0) 
             reply = _run_job(pyoxigraph, store, job, max_rows)
         except Exception as exc:  # noqa: BLE001 - never let a worker die on a bad query
             reply = ("error", 400, f"query failed: {exc}")
-        conn.send(reply)
+        try:
+            _send_reply(conn.fileno(), reply)
+        except OSError:
+            return
+
+
+def _send_reply(fd: int, reply: tuple) -> None:
+    """Write one framed reply (see _REPLY_HEADER); the body is not pickled, only copied once."""
+    if reply[0] == "ok":
+        meta, body = pickle.dumps(reply[:-1], protocol=pickle.HIGHEST_PROTOCOL), reply[-1]
+    else:
+        meta, body = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL), b""
+    view = memoryview(_REPLY_HEADER.pack(len(meta), len(body)) + meta + body)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _run_job(ox: Any, store: Any, job: dict[str, Any], max_rows: int) -> tuple:
@@ -269,6 +290,49 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.pid = pid
+        self.fd = conn.fileno()
+
+
+class _ReplyReader:
+    """Collects one framed reply from a worker's pipe, called by the event loop when the
+    pipe is readable. Each call reads once: a read on a readable descriptor returns what
+    is there without waiting, so a large reply never blocks the loop while it arrives."""
+
+    def __init__(self, fd: int, future: asyncio.Future[tuple]) -> None:
+        self.fd = fd
+        self.future = future
+        self.buffer = bytearray()
+        self.meta_len = -1
+        self.body_len = 0
+
+    def __call__(self) -> None:
+        if self.future.done():
+            return
+        try:
+            data = os.read(self.fd, _READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.future.set_exception(exc)
+            return
+        if not data:
+            self.future.set_exception(EOFError("the worker closed its pipe"))
+            return
+        self.buffer += data
+        size = _REPLY_HEADER.size
+        if self.meta_len < 0:
+            if len(self.buffer) < size:
+                return
+            self.meta_len, self.body_len = _REPLY_HEADER.unpack_from(self.buffer)
+        end = size + self.meta_len + self.body_len
+        if len(self.buffer) < end:
+            return
+        view = memoryview(self.buffer)
+        meta = pickle.loads(view[size : size + self.meta_len])
+        if meta[0] == "ok":
+            meta = (*meta, bytes(view[size + self.meta_len : end]))  # one copy of the body
+        view.release()
+        self.future.set_result(meta)
 
 
 class WorkerPoolEngine:
@@ -296,7 +360,6 @@ class WorkerPoolEngine:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self._waiters = ThreadPoolExecutor(max_workers=self._max_size + 2, thread_name_prefix="sparql-pipe")
         pending = [self._spawn() for _ in range(self._size)]  # start all, then wait: parallel start-up
         self._ready: list[_Worker] = []
         try:
@@ -410,11 +473,12 @@ class WorkerPoolEngine:
         """An idle worker; when all are busy, grow the pool (up to twice its size) so that
         one or two slow queries never make quick ones wait for the time limit."""
         idle = self._queue()
-        if idle.empty():
-            with self._lock:
-                running = len(self._all)
-            if running + self._starting < self._max_size:
-                self._start_worker()
+        if not idle.empty():
+            return idle.get_nowait()  # the usual case: no timer, no task
+        with self._lock:
+            running = len(self._all)
+        if running + self._starting < self._max_size:
+            self._start_worker()
         try:
             return await asyncio.wait_for(idle.get(), timeout)
         except TimeoutError as exc:
@@ -454,7 +518,6 @@ class WorkerPoolEngine:
             workers = list(self._all)
         for worker in workers + self._ready:
             self._terminate(worker)
-        self._waiters.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
         self.shutdown()
@@ -482,10 +545,7 @@ class WorkerPoolEngine:
             "base_iri": self.settings.base_iri,
         }
         try:
-            worker.conn.send(job)
-            reply = await asyncio.wait_for(
-                loop.run_in_executor(self._waiters, worker.conn.recv), max(0.01, deadline - loop.time())
-            )
+            reply = await self._ask(loop, worker, job, max(0.01, deadline - loop.time()))
         except TimeoutError as exc:
             self._discard(worker)
             raise QueryError(
@@ -517,6 +577,26 @@ class WorkerPoolEngine:
             return QueryResult(form=form, media_type=media_type, body=body, headers=headers)
         _kind, status, message = reply
         raise QueryError(status, message)
+
+    @staticmethod
+    async def _ask(
+        loop: asyncio.AbstractEventLoop, worker: _Worker, job: dict[str, Any], timeout: float
+    ) -> tuple:
+        """Send `job` to `worker` and wait, on the event loop itself, for its reply or `timeout`."""
+        future: asyncio.Future[tuple] = loop.create_future()
+        worker.conn.send(job)  # the worker is idle, waiting for this: the write does not stall
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(TimeoutError())
+
+        loop.add_reader(worker.fd, _ReplyReader(worker.fd, future))
+        timer = loop.call_later(timeout, expire)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+            loop.remove_reader(worker.fd)
 
 
 def graph_uris(values: Iterable[str]) -> tuple[str, ...]:
