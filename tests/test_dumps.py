@@ -244,7 +244,7 @@ def test_publication_hook_writes_deterministic_turtle(
     """`describe()` graphs (blank nodes allowed) land as Turtle, listed and checksummed."""
     seen: dict[str, object] = {}
 
-    def describe(dataset: object, files: dict, settings: Settings) -> dict[str, Graph]:
+    def describe(dataset: object, files: dict, settings: Settings, stamp: object) -> dict[str, Graph]:
         seen.update(files=files, dataset=dataset)
         graph = Graph()
         graph.bind("ex", EX)
@@ -273,7 +273,7 @@ def test_write_release_leaves_nothing_when_publication_fails(
     good = build.write_release(tricky_dataset(), tmp_path / "site", Settings())
     before = {p.name: p.read_bytes() for p in good.path.iterdir() if p.is_file()}
 
-    def describe(dataset: object, files: dict, settings: Settings) -> dict[str, Graph]:
+    def describe(dataset: object, files: dict, settings: Settings, stamp: object) -> dict[str, Graph]:
         raise RuntimeError("catalog exploded")
 
     module = types.ModuleType("twinning_kg.publication")

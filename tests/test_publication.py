@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,18 +30,20 @@ from conftest import ServerProcess, run_cli, shared_path
 from twinning_kg.config import Settings
 from twinning_kg.loading import load
 from twinning_kg.publication import PublicationError, describe
-from twinning_kg.release import DUMP_STEM
+from twinning_kg.release import DUMP_STEM, Stamp
 
 # Plain Namespaces: rdflib's closed ones warn on DCAT 3 terms such as dcat:version.
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCTERMS = Namespace("http://purl.org/dc/terms/")
 RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
 SH = Namespace("http://www.w3.org/ns/shacl#")
+OWL = Namespace("http://www.w3.org/2002/07/owl#")
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 IANA = "https://www.iana.org/assignments/media-types/"
 CC_BY = URIRef("http://creativecommons.org/licenses/by/4.0/")
 CC0 = URIRef("http://creativecommons.org/publicdomain/zero/1.0/")
+STAMP = Stamp(version="0" * 64, date=datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
 RDF_FORMATS = {  # Accept -> rdflib parser
     "text/turtle": "turtle",
     "application/rdf+xml": "xml",
@@ -175,7 +178,7 @@ def test_dcat_ap_shapes_do_fire(catalog: Graph, shapes: Graph) -> None:
     assert any(str(DCTERMS.title) in line for line in found), found
 
 
-def test_catalog_content(catalog: Graph, local_server: ServerProcess) -> None:
+def test_catalog_content(catalog: Graph, local_server: ServerProcess, site: Path) -> None:
     """What the issue asks of the catalog, as a portal would read it."""
     base = local_server.url + "/"
     cat = URIRef(base + "catalog")
@@ -188,7 +191,13 @@ def test_catalog_content(catalog: Graph, local_server: ServerProcess) -> None:
     for prop in (DCTERMS.publisher, DCAT.contactPoint, DCTERMS.spatial, DCTERMS.temporal, DCAT.theme,
                  DCTERMS.issued, DCTERMS.modified, DCAT.version):
         assert catalog.value(dataset, prop) is not None, prop
-    assert catalog.value(dataset, DCTERMS.issued).datatype == XSD.date
+    # Dates and version are the release's (docs/publication.md), on the catalog and each dataset.
+    version = json.loads((site / "manifest.json").read_text())["version"]
+    for node in (cat, dataset):
+        issued, modified = catalog.value(node, DCTERMS.issued), catalog.value(node, DCTERMS.modified)
+        assert issued.datatype == XSD.dateTime and issued == modified, node
+        assert catalog.value(node, DCAT.version) == Literal(version), node
+    assert (None, OWL.versionInfo, None) not in catalog  # deprecated in DCAT-AP.de 3.0
     themes = {str(t) for t in catalog.objects(dataset, DCAT.theme)}
     assert all(t.startswith("http://publications.europa.eu/resource/authority/data-theme/") for t in themes)
     assert URIRef("https://sws.geonames.org/2892518/") in set(catalog.objects(dataset, DCTERMS.spatial))
@@ -279,7 +288,8 @@ def ntriples(graph: Graph) -> list[str]:
 
 
 def test_describe_is_deterministic_and_has_no_blank_nodes(loaded: Dataset) -> None:
-    first, second = describe(loaded, fake_files(), Settings()), describe(loaded, fake_files(), Settings())
+    first = describe(loaded, fake_files(), Settings(), STAMP)
+    second = describe(loaded, fake_files(), Settings(), STAMP)
     assert set(first) == {"catalog.ttl", "void.ttl"}
     for name in first:
         assert ntriples(first[name]) == ntriples(second[name])
@@ -289,7 +299,7 @@ def test_describe_is_deterministic_and_has_no_blank_nodes(loaded: Dataset) -> No
 def test_describe_follows_the_base_iri(tmp_path: Path) -> None:
     """With another base IRI, every IRI we mint is under it (the Turtle is relative)."""
     settings = Settings(base_iri="http://example.org/kg/")
-    graphs = describe(load(settings).dataset, fake_files(), settings)
+    graphs = describe(load(settings).dataset, fake_files(), settings, STAMP)
     ours = {str(x) for g in graphs.values() for t in g for x in t
             if isinstance(x, URIRef) and ("twinning-kg" in str(x) or "example.org" in str(x))}
     assert ours and all(iri.startswith("http://example.org/kg/") for iri in ours), sorted(ours)[:5]
@@ -297,32 +307,35 @@ def test_describe_follows_the_base_iri(tmp_path: Path) -> None:
 
 def test_describe_refuses_an_undescribed_dump(loaded: Dataset) -> None:
     with pytest.raises(PublicationError, match="distributions.ttl"):
-        describe(loaded, fake_files({"trig": "application/trig"}), Settings())
+        describe(loaded, fake_files({"trig": "application/trig"}), Settings(), STAMP)
 
 
 def test_describe_refuses_a_media_type_mismatch(loaded: Dataset) -> None:
     files = fake_files()
     files[f"{DUMP_STEM}.ttl"]["media_type"] = "text/n3"
     with pytest.raises(PublicationError, match="text/n3"):
-        describe(loaded, files, Settings())
+        describe(loaded, files, Settings(), STAMP)
 
 
 def test_world_dataset_is_cc0_and_only_there_when_its_graph_is(loaded: Dataset) -> None:
     settings = Settings()
     base = settings.base_iri
     world = URIRef(base + "dataset/wikidata-p190-2016")
-    catalog = describe(loaded, fake_files(), settings)["catalog.ttl"]
+    catalog = describe(loaded, fake_files(), settings, STAMP)["catalog.ttl"]
     assert world not in set(catalog.subjects()) | set(catalog.objects())
     data = Dataset(default_union=True)
     for quad in loaded.quads():
         data.add(quad)
     data.graph(URIRef(base + "graph/wikidata-p190-2016")).add(
         (URIRef(base + "id/place/Q64"), RDF.type, URIRef(base + "ontology#City")))
-    graphs = describe(data, fake_files(), settings)
+    graphs = describe(data, fake_files(), settings, STAMP)
     catalog, void = graphs["catalog.ttl"], graphs["void.ttl"]
     assert (URIRef(base + "catalog"), DCAT.dataset, world) in catalog
     licences = {catalog.value(d, DCTERMS.license) for d in catalog.objects(world, DCAT.distribution)}
     assert licences == {CC0}
+    # Its dates and version are the release's, like the main dataset's.
+    assert catalog.value(world, DCAT.version) == Literal(STAMP.version)
+    assert catalog.value(world, DCTERMS.modified) == Literal(STAMP.date, datatype=XSD.dateTime)
     subset = URIRef(base + "void/graph/wikidata-p190-2016")
     assert void.value(subset, DCTERMS.license) == CC0
 
@@ -387,3 +400,91 @@ def test_undescribed_dump_fails_the_build_and_keeps_the_release(home: Path, tmp_
     assert "distributions.ttl" in proc.stderr and "twinning-kg.nt.gz" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert out.resolve() == before
+
+
+# --- dates and version come from the release ------------------------------------------
+
+
+def catalog_of(release_dir: Path) -> Graph:
+    return Graph().parse(release_dir / "catalog.ttl", format="turtle")
+
+
+def stamp_of(release_dir: Path) -> tuple[Literal, Literal, Literal]:
+    """(issued, modified, version) of the main dataset, checked equal on the catalog itself."""
+    graph = catalog_of(release_dir)
+    base = json.loads((release_dir / "manifest.json").read_text())["base_iri"]
+    values = []
+    for node in (URIRef(base + "dataset/kassel"), URIRef(base + "catalog")):
+        values.append(tuple(graph.value(node, p) for p in (DCTERMS.issued, DCTERMS.modified, DCAT.version)))
+    assert values[0] == values[1]
+    return values[0]
+
+
+def test_a_rebuild_gives_the_same_catalog(site: Path, tmp_path: Path) -> None:
+    """Same sources, same bytes: the catalog holds no clock time."""
+    again = tmp_path / "again"
+    run_cli("build", "--out", str(again), check=True)
+    for name in ("catalog.ttl", "void.ttl"):
+        assert (again / name).read_bytes() == (site / name).read_bytes(), name
+
+
+def test_source_date_epoch_and_changed_sources(home: Path, tmp_path: Path) -> None:
+    """SOURCE_DATE_EPOCH dates the release; a changed source changes the version."""
+    env = {**os.environ, "TWINNING_KG_HOME": str(home), "SOURCE_DATE_EPOCH": "1767225600"}
+    first, second, changed = tmp_path / "first", tmp_path / "second", tmp_path / "changed"
+    for out in (first, second):
+        assert run_cli("build", "--out", str(out), env=env).returncode == 0
+    assert (first / "catalog.ttl").read_bytes() == (second / "catalog.ttl").read_bytes()
+    issued, modified, version = stamp_of(first)
+    assert modified == issued == Literal(datetime(2026, 1, 1, tzinfo=UTC), datatype=XSD.dateTime)
+    assert str(version) == json.loads((first / "manifest.json").read_text())["version"]
+    agents = home / "data" / "kassel" / "agents.ttl"
+    comment = '<http://www.w3.org/2000/01/rdf-schema#comment> "changed for a test"@en'
+    agents.write_text(agents.read_text() + f"\n<id/agent/stadt-kassel> {comment} .\n")
+    env["SOURCE_DATE_EPOCH"] = "1767312000"
+    assert run_cli("build", "--out", str(changed), env=env).returncode == 0
+    _, modified_after, version_after = stamp_of(changed)
+    assert version_after != version
+    assert modified_after == Literal(datetime(2026, 1, 2, tzinfo=UTC), datatype=XSD.dateTime)
+
+
+def test_without_git_or_epoch_the_newest_source_file_dates_the_release(home: Path, tmp_path: Path) -> None:
+    """A copy of the sources outside git: the newest file's time; editing one moves it on."""
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    env["TWINNING_KG_HOME"] = str(home)
+    old, new = datetime(2025, 3, 1, 8, 30, tzinfo=UTC), datetime(2025, 6, 15, 17, 45, 12, tzinfo=UTC)
+    for path in home.rglob("*"):
+        if path.is_file():
+            os.utime(path, (old.timestamp(), old.timestamp()))
+    assert run_cli("build", "--out", str(tmp_path / "a"), env=env).returncode == 0
+    assert stamp_of(tmp_path / "a")[1] == Literal(old, datatype=XSD.dateTime)
+    places = home / "data" / "kassel" / "places.ttl"
+    os.utime(places, (new.timestamp(), new.timestamp()))
+    assert run_cli("build", "--out", str(tmp_path / "b"), env=env).returncode == 0
+    assert stamp_of(tmp_path / "b")[1] == Literal(new, datatype=XSD.dateTime)
+    # shapes/ checks but adds nothing to a release: a newer shape does not date it.
+    shape = next((home / "shapes").glob("*.ttl"))
+    os.utime(shape, (new.timestamp() + 86400, new.timestamp() + 86400))
+    assert run_cli("build", "--out", str(tmp_path / "c"), env=env).returncode == 0
+    assert (tmp_path / "c" / "catalog.ttl").read_bytes() == (tmp_path / "b" / "catalog.ttl").read_bytes()
+
+
+def test_a_malformed_source_date_epoch_is_an_error(tmp_path: Path) -> None:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "yesterday"}
+    proc = run_cli("build", "--out", str(tmp_path / "site"), env=env)
+    assert proc.returncode == 2 and "SOURCE_DATE_EPOCH" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("statement", [
+    'dct:modified "2026-01-01"^^<http://www.w3.org/2001/XMLSchema#date>',
+    'dcat:version "2.0"',
+    '<http://www.w3.org/2002/07/owl#versionInfo> "2.0"',
+])
+def test_hand_written_dates_and_versions_are_refused(statement: str, home: Path, tmp_path: Path) -> None:
+    catalog = home / "publication" / "catalog.ttl"
+    catalog.write_text(catalog.read_text() + f"\n<dataset/kassel> {statement} .\n")
+    proc = build_in(home, tmp_path / "site")
+    assert proc.returncode == 2, proc.stderr
+    assert "catalog.ttl" in proc.stderr and "come from the release" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "site").exists()

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,8 +37,9 @@ from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import RDF
 
 from twinning_kg import dumps, loading
-from twinning_kg.config import Settings
-from twinning_kg.release import MANIFEST, Release
+from twinning_kg.config import Settings, publication_dir
+from twinning_kg.release import MANIFEST, Release, Stamp
+from twinning_kg.source_date import SourceDate, SourceDateError, source_date
 from twinning_kg.vocab import tw
 
 KEEP_RELEASES = 3
@@ -62,17 +64,28 @@ class ValidationFailed(BuildError):
 # --- the build pipeline -------------------------------------------------------------------
 
 
-def build(settings: Settings, out: Path | str) -> Release:
+def build(settings: Settings, out: Path | str, *, sources: SourceDate | None = None) -> Release:
     """Load, materialise tw:twinnedWith, validate, publish into `out` (see module doc).
 
-    Raises `loading.SourceError` for a file that cannot be parsed (file:line in the
-    message), `ValidationFailed` when the shapes report violations, `BuildError` when
-    `out` cannot be used. In every failure case `out` is left as it was.
+    `sources`: the date of the sources (default: `sources_date(settings)`). Raises
+    `loading.SourceError` for a file that cannot be parsed (file:line in the message),
+    `ValidationFailed` when the shapes report violations, `BuildError` when `out` cannot
+    be used or the sources cannot be dated. In every failure case `out` is left as it was.
     """
+    sources = sources or sources_date(settings)
     loaded = loading.load(settings)
     materialise(loaded.dataset, settings)
     validate(loaded, settings)
-    return write_release(loaded.dataset, out, settings, prefixes=source_prefixes(settings))
+    return write_release(loaded.dataset, out, settings, prefixes=source_prefixes(settings), sources=sources)
+
+
+def sources_date(settings: Settings) -> SourceDate:
+    """When what a release is made of last changed: the data (ontology/, data/) and the
+    catalog's hand-written parts (publication/); not shapes/, which check but add nothing."""
+    try:
+        return source_date([settings.ontology_dir, settings.data_dir, publication_dir(settings)])
+    except SourceDateError as exc:
+        raise BuildError(f"cannot date the release: {exc}", exit_code=2) from exc
 
 
 def materialise(dataset: Any, settings: Settings) -> int:
@@ -144,6 +157,7 @@ def write_release(
     extra: Mapping[str, bytes | str | Path] | None = None,
     prefixes: Mapping[str, str] | None = None,
     timings: dict[str, float] | None = None,
+    sources: SourceDate | None = None,
 ) -> Release:
     """Publish `dataset` as a release and point the `out` symlink at it, atomically.
 
@@ -152,9 +166,11 @@ def write_release(
     into the release; they are checksummed and listed in the manifest like the rest.
     `prefixes`: namespace bindings for Turtle/RDF/XML (else those bound in an rdflib
     dataset); only those the data uses are written. `timings`, if given, receives seconds
-    per step (for the importer's summary and the benchmarks).
+    per step (for the importer's summary and the benchmarks). `sources`: the date the
+    catalog gives the release (default: `sources_date(settings)`, the project's sources).
     """
     out = Path(out)
+    sources = sources or sources_date(settings)
     parent, releases = _prepare_out(out)
     with _locked(releases):
         _remove_stale_temporaries(releases)
@@ -162,7 +178,7 @@ def write_release(
         tmp.chmod(0o755)  # mkdtemp makes it private; a server may run as another user
         try:
             manifest_bytes, version = _write_contents(
-                dataset, tmp, settings, extra, prefixes, _Stopwatch(timings)
+                dataset, tmp, settings, extra, prefixes, _Stopwatch(timings), sources.when
             )
             target = _install(tmp, releases, version, manifest_bytes)
         except BaseException:
@@ -180,6 +196,7 @@ def _write_contents(
     extra: Mapping[str, bytes | str | Path] | None,
     prefixes: Mapping[str, str] | None,
     clock: _Stopwatch,
+    date: datetime,
 ) -> tuple[bytes, str]:
     """Write store, dumps, publication files, extras, SHA256SUMS and (last) the manifest."""
     with clock("canonical N-Quads"):
@@ -194,7 +211,8 @@ def _write_contents(
         files = dumps.write_dumps(canonical, directory, chosen)
         stats = loading_store.result()
     with clock("catalog and VoID"):
-        files.update(_write_publication(dataset, canonical, files, settings, directory, chosen))
+        stamp = Stamp(version=canonical.version, date=date)
+        files.update(_write_publication(dataset, canonical, files, settings, directory, chosen, stamp))
     for name, content in sorted((extra or {}).items()):
         files[name] = _write_extra(directory, name, content, files)
 
@@ -238,6 +256,7 @@ def _write_publication(
     settings: Settings,
     directory: Path,
     prefixes: Mapping[str, str],
+    stamp: Stamp,
 ) -> dict[str, dumps.FileInfo]:
     """Catalog/VoID from `twinning_kg.publication.describe`, when that module exists.
 
@@ -252,7 +271,7 @@ def _write_publication(
         dataset = dumps.rdflib_dataset(canonical.nquads)
     failure = getattr(publication, "PublicationError", None)
     try:
-        graphs = describe(dataset, {name: info.as_dict() for name, info in files.items()}, settings)
+        graphs = describe(dataset, {name: info.as_dict() for name, info in files.items()}, settings, stamp)
     except Exception as exc:
         if failure is not None and isinstance(exc, failure):
             raise BuildError(f"catalog/VoID: {exc}", exit_code=2) from exc

@@ -71,3 +71,14 @@ class Settings:
         if self.base_url:
             return self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         return self.base_iri
+
+
+def publication_dir(settings: Settings) -> Path:
+    """`publication/` of the project root; a root holding only sources (ontology/, data/,
+    shapes/, as `TWINNING_KG_HOME` may point at) gets the project's own (checkout or wheel)."""
+    candidates = [
+        settings.publication_dir,
+        Path(__file__).resolve().parents[2] / "publication",  # source checkout
+        Path(__file__).resolve().parent / "_resources" / "publication",  # installed wheel
+    ]
+    return next((c for c in candidates if c.is_dir()), candidates[0])

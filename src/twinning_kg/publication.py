@@ -1,14 +1,16 @@
 """DCAT-AP 3 catalog and VoID description of a release, computed from its graph.
 
-The build calls `describe(dataset, files, settings)` after writing the dumps and writes
-the two graphs it returns as `catalog.ttl` and `void.ttl` into the release.
+The build calls `describe(dataset, files, settings, stamp)` after writing the dumps and
+writes the two graphs it returns as `catalog.ttl` and `void.ttl` into the release.
 
 Why it is split this way: what a person must decide (titles, descriptions, keywords,
-licences, publisher, themes, dates, which external datasets we link to) is Turtle in
+licences, publisher, themes, which external datasets we link to) is Turtle in
 `publication/*.ttl`, parsed with publicID = base IRI like every other source; everything
 that can be counted or measured (distribution URLs, byte sizes, SHA-256 sums, temporal
 coverage, triples, entities, partitions, vocabularies, named-graph subsets, linkset
-sizes) is computed here, so the description can never drift from the data.
+sizes) is computed here, so the description can never drift from the data. What belongs
+to the release rather than to a person (`dct:issued`, `dct:modified`, `dcat:version`: the
+`stamp`) is set here too; the hand-written Turtle may not state it (docs/publication.md).
 
 Each output graph is the part of (hand-written + computed) triples reachable from its
 root (`{base}catalog`, `{base}void`). That is how unused hand-written pieces drop out
@@ -24,7 +26,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -32,10 +33,10 @@ from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.term import Node
 
-from twinning_kg.config import Settings
+from twinning_kg.config import Settings, publication_dir
 from twinning_kg.loading import parse_file
-from twinning_kg.release import DUMP_STEM
-from twinning_kg.vocab import DCAT, DCTERMS, RDF, RDFS, SD, SPDX, VOID, XSD, tw
+from twinning_kg.release import DUMP_STEM, Stamp
+from twinning_kg.vocab import DCAT, DCTERMS, OWL, RDF, RDFS, SD, SPDX, VOID, XSD, tw
 
 # Relative to the base IRI (docs/architecture.md, "Catalog and VoID").
 CATALOG = "catalog"
@@ -43,6 +44,9 @@ VOID_ROOT = "void"
 MAIN_DATASET = "dataset/kassel"
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 SHA256 = SPDX["checksumAlgorithm_sha256"]
+# Set by the build from the release (`Stamp`); hand-written values would go stale. owl:versionInfo
+# is DCAT-AP.de 3.0's deprecated spelling of dcat:version.
+RELEASE_PROPERTIES = (DCTERMS.issued, DCTERMS.modified, DCAT.version, OWL.versionInfo)
 _SAFE_LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 Files = Mapping[str, Mapping[str, Any]]  # dump name -> {"bytes", "sha256", "media_type"}
 
@@ -109,17 +113,6 @@ def namespace(iri: URIRef) -> URIRef:
     return URIRef(text)
 
 
-def publication_dir(settings: Settings) -> Path:
-    """`publication/` of the project root; a root holding only sources (ontology/, data/,
-    shapes/, as `TWINNING_KG_HOME` may point at) gets the project's own (checkout or wheel)."""
-    candidates = [
-        settings.publication_dir,
-        Path(__file__).resolve().parents[2] / "publication",  # source checkout
-        Path(__file__).resolve().parent / "_resources" / "publication",  # installed wheel
-    ]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
 def load_parts(settings: Settings) -> Graph:
     """The hand-written Turtle in `publication/`; a broken file names its line (SourceError)."""
     directory = publication_dir(settings)
@@ -136,19 +129,26 @@ def load_parts(settings: Settings) -> Graph:
             raise PublicationError(
                 f"{path}: blank node in {blank!r}; give every node an IRI so the catalog is deterministic"
             )
+        stated = next((t for prop in RELEASE_PROPERTIES for t in graph.triples((None, prop, None))), None)
+        if stated is not None:
+            raise PublicationError(
+                f"{path}: <{stated[0]}> states {graph.qname(stated[1])}; remove it: issue and "
+                "modification dates and dcat:version come from the release (docs/publication.md)"
+            )
         parts += graph
     return parts
 
 
-def describe(dataset: Dataset, files: Files, settings: Settings) -> dict[str, Graph]:
+def describe(dataset: Dataset, files: Files, settings: Settings, stamp: Stamp) -> dict[str, Graph]:
     """The release's catalog and VoID (see module docstring).
 
-    `files`: {dump file name: {"bytes", "sha256", "media_type"}} for every dump written.
+    `files`: {dump file name: {"bytes", "sha256", "media_type"}} for every dump written;
+    `stamp`: the release's content version and the date of its sources.
     """
     parts = load_parts(settings)
     stats = statistics(dataset, settings.base_iri + "id/")
     return {
-        "catalog.ttl": catalog_graph(parts, dataset, stats, files, settings.base_iri),
+        "catalog.ttl": catalog_graph(parts, dataset, stats, files, settings, stamp),
         "void.ttl": void_graph(parts, dataset, stats, files, settings),
     }
 
@@ -156,8 +156,12 @@ def describe(dataset: Dataset, files: Files, settings: Settings) -> dict[str, Gr
 # --- catalog --------------------------------------------------------------------------------
 
 
-def catalog_graph(parts: Graph, dataset: Dataset, stats: Statistics, files: Files, base: str) -> Graph:
-    """DCAT-AP 3 catalog: hand-written parts plus distributions and temporal coverage."""
+def catalog_graph(
+    parts: Graph, dataset: Dataset, stats: Statistics, files: Files, settings: Settings, stamp: Stamp
+) -> Graph:
+    """DCAT-AP 3 catalog: hand-written parts plus distributions, temporal coverage, and the
+    release's dates and version."""
+    base = settings.base_iri
     work = _copy(parts)
     catalog = URIRef(base + CATALOG)
     main = URIRef(base + MAIN_DATASET)
@@ -175,9 +179,20 @@ def catalog_graph(parts: Graph, dataset: Dataset, stats: Statistics, files: File
             work.remove((None, None, ds))
     for ds in kept:
         _add_temporal(work, dataset, ds, base)
+    for node in (catalog, *kept):
+        _add_stamp(work, node, stamp)
     for name in sorted(files):
         _add_distribution(work, main, name, files[name], base)
     return _reachable(work, catalog, stop={URIRef(base + VOID_ROOT)})
+
+
+def _add_stamp(work: Graph, node: URIRef, stamp: Stamp) -> None:
+    """The release's date as issue and modification date (DCAT 3 §11: a version's release
+    date is its dct:issued), and its content version as dcat:version."""
+    when = Literal(stamp.date, datatype=XSD.dateTime)
+    work.add((node, DCTERMS.issued, when))
+    work.add((node, DCTERMS.modified, when))
+    work.add((node, DCAT.version, Literal(stamp.version)))
 
 
 def _add_temporal(work: Graph, dataset: Dataset, ds: URIRef, base: str) -> None:

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
 DUMP_STEM = "twinning-kg"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What the catalog says about a release as a whole (docs/publication.md).
+
+    `version`: the manifest's content version (SHA-256 of the canonical N-Quads);
+    `date`: when its sources last changed (`twinning_kg.source_date`), never the clock.
+    """
+
+    version: str
+    date: datetime
 
 
 class ReleaseError(Exception):

@@ -9,12 +9,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from twinning_kg.build import BuildError, ValidationFailed, build
+from twinning_kg.build import BuildError, ValidationFailed, build, sources_date
 from twinning_kg.cli import CliError
 from twinning_kg.config import DEFAULT_BASE_IRI, Settings
 from twinning_kg.dumps import DumpError
 from twinning_kg.loading import SourceError
 from twinning_kg.release import Release
+from twinning_kg.source_date import SourceDate
 
 
 @click.command("build")
@@ -29,12 +30,16 @@ from twinning_kg.release import Release
 def command(out: Path, base_iri: str) -> None:
     """Load ontology and data, materialise tw:twinnedWith, validate, publish into DIR.
 
+    The catalog's dates are those of the sources (SOURCE_DATE_EPOCH, else the newest git
+    commit touching them, else their newest file), so a rebuild gives identical files.
     Exit 0 on success, 1 when the data violates the shapes, 2 when a file cannot be
-    parsed or DIR cannot be used. On failure DIR keeps pointing at the last good release.
+    parsed, the sources cannot be dated or DIR cannot be used. On failure DIR keeps
+    pointing at the last good release.
     """
     settings = _settings(base_iri)
     try:
-        release = build(settings, out)
+        sources = sources_date(settings)
+        release = build(settings, out, sources=sources)
     except SourceError as exc:
         raise CliError(f"{exc}\nnothing was written; {out} is unchanged", exit_code=2) from exc
     except ValidationFailed as exc:
@@ -45,7 +50,7 @@ def command(out: Path, base_iri: str) -> None:
     except OSError as exc:  # disk full, permissions: a message, and the old release stays
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot write the release: {exc.strerror or exc}{where}; {out} is unchanged") from exc
-    _summary(release, out)
+    _summary(release, out, sources)
 
 
 def _settings(base_iri: str) -> Settings:
@@ -58,7 +63,7 @@ def _settings(base_iri: str) -> Settings:
         raise CliError(str(exc), exit_code=2) from exc
 
 
-def _summary(release: Release, out: Path) -> None:
+def _summary(release: Release, out: Path, sources: SourceDate) -> None:
     manifest = release.manifest
     console = Console(highlight=False)
     graphs = Table(title=f"{manifest['triples']} triples, {manifest['quads']} quads", show_edge=False)
@@ -72,4 +77,5 @@ def _summary(release: Release, out: Path) -> None:
     files = ", ".join(sorted(manifest["files"]))
     console.print(f"files: {files}, store/")
     console.print(f"release {release.version[:16]} at {release.path}")
+    console.print(f"dated {sources.when.isoformat()} (from {sources.origin})")
     console.print(f"{out} -> {release.path.name}")
