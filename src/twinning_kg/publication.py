@@ -1,4 +1,5 @@
-"""DCAT-AP 3 catalog and VoID description of a release, computed from its graph.
+"""DCAT-AP 3 catalog (conforming to DCAT-AP.de 3.0 too) and VoID description of a release,
+computed from its graph.
 
 The build calls `describe(dataset, files, settings, stamp)` after writing the dumps and
 writes the two graphs it returns as `catalog.ttl` and `void.ttl` into the release.
