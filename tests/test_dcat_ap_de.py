@@ -1,9 +1,10 @@
 """GovData's profile DCAT-AP.de 3.0 and SEMIC's DCAT-AP 3.0.0 on the catalog the server serves.
 
 Both profiles run on what a harvester gets from `/catalog` of the real server, with and
-without `--base-url`, and on the catalog of a world import; DCAT-AP.de exactly as
-GovData's README for offline validation says (`dcat_conformance`). The negative tests
-show the German shapes fire on what they are meant to catch, so "no result" means something.
+without `--base-url`, and on the catalogs of a world import and of a deployment with its
+own contact; DCAT-AP.de exactly as GovData's README for offline validation says
+(`dcat_conformance`). The negative tests show the German shapes fire on what they are
+meant to catch, so "no result" means something.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 
-from conftest import ServerProcess
+from conftest import ServerProcess, run_cli
 from dcat_conformance import Result, dcat_ap, dcat_ap_de, de_vocabulary, severities, with_vocabularies
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -76,6 +77,19 @@ def test_world_release_catalog_conforms_to_both_profiles(world: Path) -> None:
     catalog = Graph().parse(world / "catalog.ttl", format="turtle")
     world_dataset = URIRef("https://w3id.org/twinning-kg/dataset/wikidata-p190-2016")
     assert (world_dataset, RDF.type, DCAT.Dataset) in catalog
+    assert dcat_ap_de(catalog) == []
+    assert [r for r in dcat_ap(catalog) if r.severity == "Violation"] == []
+
+
+def test_catalog_with_an_operators_contact_conforms_to_both_profiles(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    proc = run_cli("build", "--out", str(out), "--contact-name", "Open-Data-Team Beispielstadt",
+                   "--contact-email", "opendata@beispielstadt.example", "--contact-url",
+                   "https://beispielstadt.example/opendata")
+    assert proc.returncode == 0, proc.stderr
+    catalog = Graph().parse(out / "catalog.ttl", format="turtle")
+    assert (None, URIRef("http://www.w3.org/2006/vcard/ns#hasEmail"),
+            URIRef("mailto:opendata@beispielstadt.example")) in catalog
     assert dcat_ap_de(catalog) == []
     assert [r for r in dcat_ap(catalog) if r.severity == "Violation"] == []
 

@@ -5,7 +5,8 @@ every dcat:downloadURL, check size, media type and SHA-256 against the catalog, 
 the .gz files and parse every dump with a real parser; every IRI of ours in the catalog
 answers. Conformance to the official DCAT-AP 3.0.0 and DCAT-AP.de 3.0 shapes is in
 test_dcat_ap_de.py. In-process tests cover what `describe()` computes and how it fails;
-builds of copied sources cover where the release's dates and version come from.
+builds of copied sources cover where the release's dates and version come from, and the
+contact point an operator configures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pyoxigraph as ox
@@ -37,6 +39,7 @@ from twinning_kg.release import DUMP_STEM, Stamp
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCTERMS = Namespace("http://purl.org/dc/terms/")
 RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 OWL = Namespace("http://www.w3.org/2002/07/owl#")
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
@@ -386,6 +389,118 @@ def test_undescribed_dump_fails_the_build_and_keeps_the_release(home: Path, tmp_
     assert "distributions.ttl" in proc.stderr and "twinning-kg.nt.gz" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert out.resolve() == before
+
+
+# --- every IRI of ours in the catalog answers -------------------------------------------
+
+
+def follow(client: httpx.Client, iri: str, ours: str, server: str) -> httpx.Response:
+    """GET one of our IRIs on this server (`ours` mapped to `server`), following redirects
+    while they stay here (without --base-url a 303 may name a canonical IRI: mapped too)."""
+    url = server + iri[len(ours):]
+    for _ in range(5):
+        response = client.get(url, follow_redirects=False)
+        if not response.is_redirect:
+            return response
+        location = response.headers["location"]
+        if location.startswith(ours):
+            location = server + location[len(ours):]
+        url = urljoin(url, location)
+        assert url.startswith(server), f"{iri} redirects off this server: {location}"
+    raise AssertionError(f"{iri}: more than 5 redirects")
+
+
+@pytest.mark.parametrize("with_base_url", [True, False], ids=["with --base-url", "without --base-url"])
+def test_every_iri_of_ours_in_the_catalog_answers(with_base_url: bool, request: pytest.FixtureRequest,
+                                                  manifest: dict) -> None:
+    """Contact page, landing pages, access and download URLs, the endpoint and every IRI the
+    catalog mints: each answers 200 here (after its 303 where it names a thing)."""
+    server: ServerProcess = request.getfixturevalue("local_server" if with_base_url else "server")
+    ours = server.url + "/" if with_base_url else manifest["base_iri"]
+    with httpx.Client(timeout=60, headers=IDENTITY) as client:
+        served = client.get(server.url + "/catalog", headers={"Accept": "text/turtle"})
+        catalog = Graph().parse(data=served.content, format="turtle")
+        iris = {str(t) for triple in catalog for t in triple
+                if isinstance(t, URIRef) and str(t).startswith(ours)}
+        roles = {
+            "contact page": set(catalog.objects(None, VCARD.hasURL)),
+            "landing pages": set(catalog.objects(None, DCAT.landingPage)),
+            "access URLs": set(catalog.objects(None, DCAT.accessURL)),
+            "download URLs": set(catalog.objects(None, DCAT.downloadURL)),
+            "endpoint": set(catalog.objects(None, DCAT.endpointURL)),
+            "endpoint description": set(catalog.objects(None, DCAT.endpointDescription)),
+        }
+        for role, values in roles.items():
+            assert values and {str(v) for v in values} <= iris, role  # all of ours, none elsewhere
+        assert roles["contact page"] == {URIRef(ours + "about#contact")}
+        for iri in sorted({i.split("#")[0] for i in iris}):
+            response = follow(client, iri, ours, server.url + "/")
+            assert response.status_code == 200, (iri, response.status_code)
+
+
+# --- the contact point ------------------------------------------------------------------
+
+
+def test_default_contact_is_our_about_page(http: httpx.Client, catalog: Graph,
+                                           local_server: ServerProcess) -> None:
+    """No operator contact configured: the catalog names /about, which says so and what to do."""
+    contact = URIRef(local_server.url + "/catalog#contact")
+    assert catalog.value(contact, VCARD.hasURL) == URIRef(local_server.url + "/about#contact")
+    assert catalog.value(contact, VCARD.hasEmail) is None  # no invented address
+    for lang, text in (("en", "has not published a contact address"), ("de", "keine Kontaktadresse")):
+        page = http.get("/about", headers={"Accept": "text/html", "Accept-Language": lang})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert 'id="contact"' in page.text and text in page.text, lang
+        assert "--contact-email" in page.text
+    assert 'href="/about' in http.get("/", headers={"Accept": "text/html"}).text  # linked from every page
+
+
+def about_page(release_dir: Path, lang: str = "en") -> str:
+    """/about of a release, in-process (the page needs no query engine)."""
+    from starlette.testclient import TestClient
+
+    from twinning_kg.release import Release
+    from twinning_kg.web.app import create_app
+
+    class NoEngine:
+        async def execute(self, request):  # noqa: ANN001, ANN202
+            raise AssertionError("the about page must not query")
+
+        async def close(self) -> None:
+            pass
+
+    with TestClient(create_app(Settings(), Release.open(release_dir), NoEngine())) as client:
+        response = client.get("/about", headers={"Accept-Language": lang})
+        assert response.status_code == 200
+        return response.text
+
+
+def test_operator_contact_reaches_catalog_and_about_page(tmp_path: Path) -> None:
+    """`--contact-*` (or TWINNING_KG_CONTACT_*) set the catalog's contact; /about shows it."""
+    out = tmp_path / "site"
+    env = {**os.environ, "TWINNING_KG_CONTACT_EMAIL": "opendata@beispielstadt.example"}
+    proc = run_cli("build", "--out", str(out), "--contact-name", "Open-Data-Team Beispielstadt",
+                   "--contact-url", "https://beispielstadt.example/opendata", env=env)
+    assert proc.returncode == 0, proc.stderr
+    catalog = Graph().parse(out / "catalog.ttl", format="turtle")
+    contact = URIRef("https://w3id.org/twinning-kg/catalog#contact")
+    assert set(catalog.objects(contact, VCARD.fn)) == {Literal("Open-Data-Team Beispielstadt")}
+    assert set(catalog.objects(contact, VCARD.hasEmail)) == {URIRef("mailto:opendata@beispielstadt.example")}
+    assert set(catalog.objects(contact, VCARD.hasURL)) == {URIRef("https://beispielstadt.example/opendata")}
+    page = about_page(out)
+    assert 'href="mailto:opendata@beispielstadt.example"' in page
+    assert 'href="https://beispielstadt.example/opendata"' in page and "Open-Data-Team Beispielstadt" in page
+    assert "has not published a contact address" not in page
+
+
+@pytest.mark.parametrize("option, value", [("--contact-email", "not an address"),
+                                           ("--contact-email", "a@b.org?subject=x"),
+                                           ("--contact-url", "javascript:alert(1)"),
+                                           ("--contact-url", "https://example.org/a b")])
+def test_a_bad_contact_is_refused(option: str, value: str, tmp_path: Path) -> None:
+    proc = run_cli("build", "--out", str(tmp_path / "site"), option, value)
+    assert proc.returncode == 2 and "contact" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "site").exists()
 
 
 # --- dates and version come from the release ------------------------------------------

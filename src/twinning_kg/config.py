@@ -7,11 +7,18 @@ base IRI, limits or allow-list without touching globals.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_BASE_IRI = "https://w3id.org/twinning-kg/"
 WIKIDATA_QUERY_SERVICE = "https://query.wikidata.org/sparql"
+# An address that becomes a plain `mailto:` IRI: one @, nothing an IRI cannot hold and
+# nothing a mailto: IRI gives a meaning of its own (?, #, %, separators).
+_MAIL_CHAR = r"[^@\s<>\"{}|\\^`?#,;:/%]"
+_EMAIL = re.compile(rf"^{_MAIL_CHAR}+@{_MAIL_CHAR}+\.{_MAIL_CHAR}+$")
+_IRI_FORBIDDEN = re.compile(r"[\s<>\"{}|\\^`]")
 
 
 def project_root() -> Path:
@@ -43,10 +50,24 @@ class Settings:
     max_request_bytes: int = 1_000_000
     workers: int = 2
     service_allowlist: tuple[str, ...] = (WIKIDATA_QUERY_SERVICE,)
+    # Who answers for this deployment (the catalog's dcat:contactPoint); unset parts keep
+    # publication/catalog.ttl's default: a contact page this server serves (/about).
+    contact_name: str | None = None
+    contact_email: str | None = None
+    contact_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith("/"):
             raise ValueError(f"base IRI must end with '/': {self.base_iri}")
+        name, email, url = self.contact_name, self.contact_email, self.contact_url
+        if name is not None and (not name.strip() or not name.isprintable()):
+            raise ValueError(f"contact name must be printable text: {name!r}")
+        if email is not None and not _EMAIL.match(email):
+            raise ValueError(f"contact e-mail is not an address like name@example.org: {email!r}")
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or _IRI_FORBIDDEN.search(url):
+                raise ValueError(f"contact URL must be an absolute http(s) URL: {url!r}")
 
     @property
     def ontology_dir(self) -> Path:

@@ -11,7 +11,8 @@ that can be counted or measured (distribution URLs, byte sizes, SHA-256 sums, te
 coverage, triples, entities, partitions, vocabularies, named-graph subsets, linkset
 sizes) is computed here, so the description can never drift from the data. What belongs
 to the release rather than to a person (`dct:issued`, `dct:modified`, `dcat:version`: the
-`stamp`) is set here too; the hand-written Turtle may not state it (docs/publication.md).
+`stamp`) and to the deployment (the contact point, from the settings) is set here too;
+the hand-written Turtle may not state the first three (docs/publication.md).
 
 Each output graph is the part of (hand-written + computed) triples reachable from its
 root (`{base}catalog`, `{base}void`). That is how unused hand-written pieces drop out
@@ -37,7 +38,7 @@ from rdflib.term import Node
 from twinning_kg.config import Settings, publication_dir
 from twinning_kg.loading import parse_file
 from twinning_kg.release import DUMP_STEM, Stamp
-from twinning_kg.vocab import DCAT, DCTERMS, OWL, RDF, RDFS, SD, SPDX, VOID, XSD, tw
+from twinning_kg.vocab import DCAT, DCTERMS, OWL, RDF, RDFS, SD, SPDX, VCARD, VOID, XSD, tw
 
 # Relative to the base IRI (docs/architecture.md, "Catalog and VoID").
 CATALOG = "catalog"
@@ -45,6 +46,7 @@ VOID_ROOT = "void"
 MAIN_DATASET = "dataset/kassel"
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 SHA256 = SPDX["checksumAlgorithm_sha256"]
+CONTACT = CATALOG + "#contact"
 # Set by the build from the release (`Stamp`); hand-written values would go stale. owl:versionInfo
 # is DCAT-AP.de 3.0's deprecated spelling of dcat:version.
 RELEASE_PROPERTIES = (DCTERMS.issued, DCTERMS.modified, DCAT.version, OWL.versionInfo)
@@ -160,8 +162,8 @@ def describe(dataset: Dataset, files: Files, settings: Settings, stamp: Stamp) -
 def catalog_graph(
     parts: Graph, dataset: Dataset, stats: Statistics, files: Files, settings: Settings, stamp: Stamp
 ) -> Graph:
-    """DCAT-AP 3 catalog: hand-written parts plus distributions, temporal coverage, and the
-    release's dates and version."""
+    """DCAT-AP 3 catalog: hand-written parts plus distributions, temporal coverage, the
+    release's dates and version, and the deployment's contact point."""
     base = settings.base_iri
     work = _copy(parts)
     catalog = URIRef(base + CATALOG)
@@ -182,6 +184,7 @@ def catalog_graph(
         _add_temporal(work, dataset, ds, base)
     for node in (catalog, *kept):
         _add_stamp(work, node, stamp)
+    _set_contact(work, URIRef(base + CONTACT), settings)
     for name in sorted(files):
         _add_distribution(work, main, name, files[name], base)
     return _reachable(work, catalog, stop={URIRef(base + VOID_ROOT)})
@@ -194,6 +197,19 @@ def _add_stamp(work: Graph, node: URIRef, stamp: Stamp) -> None:
     work.add((node, DCTERMS.issued, when))
     work.add((node, DCTERMS.modified, when))
     work.add((node, DCAT.version, Literal(stamp.version)))
+
+
+def _set_contact(work: Graph, contact: URIRef, settings: Settings) -> None:
+    """The deployment's contact (settings) replaces the default's name, e-mail and web page."""
+    if (contact, RDF.type, VCARD.Kind) not in work:
+        raise PublicationError(f"publication/*.ttl must describe the contact point <{contact}> "
+                               "as a vcard:Kind")
+    if settings.contact_name is not None:
+        work.set((contact, VCARD.fn, Literal(settings.contact_name.strip())))
+    if settings.contact_email is not None:
+        work.set((contact, VCARD.hasEmail, URIRef("mailto:" + settings.contact_email)))
+    if settings.contact_url is not None:
+        work.set((contact, VCARD.hasURL, URIRef(settings.contact_url)))
 
 
 def _add_temporal(work: Graph, dataset: Dataset, ds: URIRef, base: str) -> None:

@@ -19,11 +19,12 @@ GSP = Namespace("http://www.opengis.net/ont/geosparql#")
 OA = Namespace("http://www.w3.org/ns/oa#")
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 GEONAMES = "https://sws.geonames.org/"
 
 __all__ = [
     "DCAT", "DCTERMS", "FOAF", "OWL", "PROV", "RDF", "RDFS", "SKOS", "VOID", "XSD",
-    "SCHEMA", "WD", "WDT", "GEO", "GSP", "OA", "SD", "SPDX", "GEONAMES", "Iris", "tw",
+    "SCHEMA", "WD", "WDT", "GEO", "GSP", "OA", "SD", "SPDX", "VCARD", "GEONAMES", "Iris", "tw",
 ]
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from twinning_kg.build import BuildError, ValidationFailed, build, sources_date
 from twinning_kg.cli import CliError
+from twinning_kg.commands._contact import contact_options
 from twinning_kg.config import DEFAULT_BASE_IRI, Settings
 from twinning_kg.dumps import DumpError
 from twinning_kg.loading import SourceError
@@ -27,7 +28,8 @@ from twinning_kg.source_date import SourceDate
     "--base-iri", default=DEFAULT_BASE_IRI, show_default=True, metavar="IRI",
     help="Base IRI of every resource (ends in '/').",
 )
-def command(out: Path, base_iri: str) -> None:
+@contact_options
+def command(out: Path, base_iri: str, contact: dict[str, str | None]) -> None:
     """Load ontology and data, materialise tw:twinnedWith, validate, publish into DIR.
 
     The catalog's dates are those of the sources (SOURCE_DATE_EPOCH, else the newest git
@@ -36,7 +38,7 @@ def command(out: Path, base_iri: str) -> None:
     parsed, the sources cannot be dated or DIR cannot be used. On failure DIR keeps
     pointing at the last good release.
     """
-    settings = _settings(base_iri)
+    settings = _settings(base_iri, contact)
     try:
         sources = sources_date(settings)
         release = build(settings, out, sources=sources)
@@ -50,20 +52,20 @@ def command(out: Path, base_iri: str) -> None:
     except OSError as exc:  # disk full, permissions: a message, and the old release stays
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot write the release: {exc.strerror or exc}{where}; {out} is unchanged") from exc
-    _summary(release, out, sources)
+    _summary(release, out, sources, settings)
 
 
-def _settings(base_iri: str) -> Settings:
+def _settings(base_iri: str, contact: dict[str, str | None] | None = None) -> Settings:
     parts = urlsplit(base_iri)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise CliError(f"--base-iri {base_iri}: need an absolute http(s) IRI ending in '/'", exit_code=2)
     try:
-        return Settings(base_iri=base_iri)
+        return Settings(base_iri=base_iri, **(contact or {}))
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from exc
 
 
-def _summary(release: Release, out: Path, sources: SourceDate) -> None:
+def _summary(release: Release, out: Path, sources: SourceDate, settings: Settings) -> None:
     manifest = release.manifest
     console = Console(highlight=False)
     graphs = Table(title=f"{manifest['triples']} triples, {manifest['quads']} quads", show_edge=False)
@@ -78,4 +80,7 @@ def _summary(release: Release, out: Path, sources: SourceDate) -> None:
     console.print(f"files: {files}, store/")
     console.print(f"release {release.version[:16]} at {release.path}")
     console.print(f"dated {sources.when.isoformat()} (from {sources.origin})")
+    if not (settings.contact_email or settings.contact_url):
+        console.print("contact: none configured; the catalog names this server's /about page "
+                      "(set --contact-email or --contact-url)")
     console.print(f"{out} -> {release.path.name}")

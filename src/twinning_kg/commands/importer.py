@@ -12,6 +12,7 @@ from rich.console import Console
 
 from twinning_kg.build import BuildError, ValidationFailed
 from twinning_kg.cli import CliError
+from twinning_kg.commands._contact import contact_options
 from twinning_kg.config import Settings
 from twinning_kg.importers import csv_import, pipeline, wdqs_json, wikidata_p190
 from twinning_kg.importers.model import InputError
@@ -44,9 +45,12 @@ def command() -> None:
 @click.argument("names", type=_file)
 @_out
 @_base
-def wikidata_p190_command(relations: Path, names: Path, out: Path, base_iri: str | None) -> None:
+@contact_options
+def wikidata_p190_command(
+    relations: Path, names: Path, out: Path, base_iri: str | None, contact: dict
+) -> None:
     """The 2016 Wikidata P190 crawl (RELATIONS.tsv: QID<TAB>QID, NAMES.tsv: QID<TAB>name)."""
-    _run(lambda progress: wikidata_p190.read(relations, names, progress), out, base_iri)
+    _run(lambda progress: wikidata_p190.read(relations, names, progress), out, base_iri, contact)
 
 
 @command.command("csv")
@@ -54,10 +58,12 @@ def wikidata_p190_command(relations: Path, names: Path, out: Path, base_iri: str
 @_out
 @_base
 @_graph_name
-def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None) -> None:
+@contact_options
+def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None, contact: dict) -> None:
     """A contributor CSV in the template's columns (data/templates/partnerships-template.csv)."""
     _run(
-        lambda progress: csv_import.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri
+        lambda progress: csv_import.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri,
+        contact,
     )
 
 
@@ -66,20 +72,24 @@ def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | N
 @_out
 @_base
 @_graph_name
-def wdqs_json_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None) -> None:
+@contact_options
+def wdqs_json_command(
+    file: Path, out: Path, base_iri: str | None, graph_name: str | None, contact: dict
+) -> None:
     """A Wikidata Query Service JSON result of P190 with start/end qualifiers (importers/wdqs-p190.rq)."""
-    _run(lambda progress: wdqs_json.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri)
+    _run(lambda progress: wdqs_json.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri,
+         contact)
 
 
-def _settings(base_iri: str | None) -> Settings:
+def _settings(base_iri: str | None, contact: dict | None = None) -> Settings:
     try:
-        return Settings(base_iri=base_iri) if base_iri else Settings()
+        return Settings(**({"base_iri": base_iri} if base_iri else {}), **(contact or {}))
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from exc
 
 
-def _run(read, out: Path, base_iri: str | None) -> None:  # noqa: ANN001 - reader callable
-    settings = _settings(base_iri)
+def _run(read, out: Path, base_iri: str | None, contact: dict) -> None:  # noqa: ANN001 - reader callable
+    settings = _settings(base_iri, contact)
     console = Console(stderr=True)
     try:
         outcome = pipeline.run_import(read, out, settings, console)

@@ -1,4 +1,5 @@
-"""What portals' harvesters and other graphs fetch: `/catalog`, `/.well-known/void`, `/dumps/`.
+"""What portals' harvesters and other graphs fetch: `/catalog`, `/.well-known/void`, `/dumps/`,
+and `/about`, the page the catalog's contact point names by default.
 
 - `/catalog` and `/.well-known/void` serve the release's `catalog.ttl` and `void.ttl` in
   Turtle, RDF/XML, JSON-LD or N-Triples by Accept (`?format=ttl|rdf|jsonld|nt` wins), with
@@ -10,6 +11,9 @@
   stored: `.gz` files are `application/gzip` with no Content-Encoding, so what a client
   saves has exactly the byte size and SHA-256 the catalog states (a Content-Encoding
   would make HTTP clients unpack it on the fly). ETag is the manifest's SHA-256 of the file.
+- `/about` says who runs this deployment and how to reach them, read from the catalog's
+  `dcat:contactPoint` (what `twinning-kg build --contact-…` configured), so the page and
+  what harvesters read can never disagree; plus version, date and licences of the release.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
-from twinning_kg.vocab import DCAT, DCTERMS, FOAF, RDF, RDFS, SD, SKOS, SPDX, VOID
+from twinning_kg.vocab import DCAT, DCTERMS, FOAF, RDF, RDFS, SD, SKOS, SPDX, VCARD, VOID
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.i18n import LANGUAGES, Strings, negotiate_language
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-VCARD_URL = URIRef("http://www.w3.org/2006/vcard/ns#hasURL")
+VCARD_URL = VCARD.hasURL
 
 # ?format= key -> (media type, rdflib serializer); the first is the default for */*.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -184,6 +188,15 @@ def make_router(ctx: AppContext) -> APIRouter:
     for path, location in described_in.items():
         router.add_api_route(path, _see_other(location), methods=["GET", "HEAD"], include_in_schema=False)
 
+    @router.api_route("/about", methods=["GET", "HEAD"], include_in_schema=False)
+    async def about(request: Request) -> Response:
+        """Who runs this deployment and how to reach them (the catalog's contact point)."""
+        if not catalog.available():
+            return PlainTextResponse("404 Not Found: this release has no catalog.ttl; rebuild it\n",
+                                     status_code=404)
+        return render_page(request, "publication_about.html",
+                           lambda lang: about_view(catalog.graph(), lang, ctx.public(ctx.base_iri + "about")))
+
     @router.api_route("/dumps", methods=["GET", "HEAD"], include_in_schema=False)
     async def dumps_slash() -> Response:
         return RedirectResponse("/dumps/", status_code=301)
@@ -304,6 +317,35 @@ def catalog_view(graph: Graph, lang: str) -> dict[str, Any]:
             "description": _text(graph, catalog, (DCTERMS.description,), lang),
             "license": _link(graph, graph.value(catalog, DCTERMS.license), lang),
             "datasets": datasets, "services": services}
+
+
+def about_view(graph: Graph, lang: str, page: str) -> dict[str, Any]:
+    """What the about page shows, read from the (localized) catalog graph: the datasets'
+    contact points, the publisher, the release's version and date, the licences.
+
+    `page`: this page's own URL, which the default contact point names; it is not shown
+    as a channel of its own."""
+    catalog = next(iter(sorted(graph.subjects(RDF.type, DCAT.Catalog))), None)
+    datasets = sorted(graph.objects(catalog, DCAT.dataset))
+    contacts = sorted({c for d in datasets for c in graph.objects(d, DCAT.contactPoint)})
+    distributions = [dist for d in datasets for dist in graph.objects(d, DCAT.distribution)]
+    licences = {graph.value(d, DCTERMS.license) for d in distributions} - {None}
+    rights = {graph.value(d, DCTERMS.rights) for d in distributions} - {None}
+    return {
+        "title": _text(graph, catalog, (DCTERMS.title,), lang) or "twinning-kg",
+        "description": _text(graph, catalog, (DCTERMS.description,), lang),
+        "contacts": [{
+            "name": _text(graph, c, (VCARD.fn,), lang),
+            "emails": sorted(str(o).removeprefix("mailto:") for o in graph.objects(c, VCARD.hasEmail)),
+            "pages": sorted(str(o) for o in graph.objects(c, VCARD.hasURL) if str(o).split("#")[0] != page),
+        } for c in contacts],
+        "publisher": _link(graph, graph.value(catalog, DCTERMS.publisher), lang),
+        "version": graph.value(catalog, DCAT.version),
+        "modified": graph.value(catalog, DCTERMS.modified),
+        "licences": [_link(graph, lic, lang) for lic in sorted(licences)],
+        "rights": [_text(graph, r, LABELS, lang) for r in sorted(rights)],
+        "catalog_licence": _link(graph, graph.value(catalog, DCTERMS.license), lang),
+    }
 
 
 def void_view(graph: Graph, lang: str) -> dict[str, Any]:
