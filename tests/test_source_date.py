@@ -80,10 +80,11 @@ def test_a_deletion_is_a_change(repo: Path) -> None:
     assert source_date([repo / "data"], NO_EPOCH).when == at(2024, 12, 24)
 
 
-def test_source_date_epoch_wins(repo: Path) -> None:
-    dated = source_date([repo / "data"], {ENV: "1767225600"})
+def test_source_date_epoch_wins(tmp_path: Path) -> None:
+    touch(tmp_path / "data" / "d.ttl", at(2024, 1, 1))
+    dated = source_date([tmp_path / "data"], {ENV: "1767225600"})
     assert (dated.when, dated.origin) == (at(2026, 1, 1), ENV)
-    assert source_date([repo / "data"], {ENV: ""}).origin != ENV  # set but empty: as if unset
+    assert source_date([tmp_path / "data"], {ENV: ""}).origin != ENV  # set but empty: as if unset
 
 
 @pytest.mark.parametrize("value", ["yesterday", "-1", "1.5", "1e9", "0x10", "99999999999999999999"])
