@@ -4,12 +4,16 @@ One process group: this process runs uvicorn (the event loop only routes and wai
 its children are the SPARQL worker processes (`engine.WorkerPoolEngine`). SIGTERM and
 SIGINT stop accepting requests, let running ones finish for a few seconds, then stop
 the workers; exit status 0.
+
+Connection limits and timeouts (`web.protocol`) are options here; docs/security.md
+explains them and their defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,12 +21,14 @@ from typing import Any
 import click
 
 from twinning_kg.cli import CliError
-from twinning_kg.config import WIKIDATA_QUERY_SERVICE, Settings
+from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
 from twinning_kg.engine import DEFAULT_WORKER_MEMORY_MB
 from twinning_kg.release import MANIFEST, Release, ReleaseError
 
 log = logging.getLogger("twinning_kg.serve")
 DEFAULTS = Settings()
+# File descriptors kept free of connections: worker pipes, the store, logs, dumps being sent.
+FILE_DESCRIPTOR_RESERVE = 256
 
 
 @click.command("serve")
@@ -87,6 +93,66 @@ DEFAULTS = Settings()
 )
 @click.option("--no-service", is_flag=True, help="Refuse every SERVICE clause (empty allow-list).")
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Answer only requests whose Host is HOST (repeatable; `*.example.org` allowed); default: any.",
+)
+@click.option(
+    "--header-timeout",
+    default=DEFAULTS.header_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A request's line and headers must arrive within this time (else 408).",
+)
+@click.option(
+    "--body-timeout",
+    default=DEFAULTS.body_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A request's body must arrive within this time after its headers (else 408).",
+)
+@click.option(
+    "--send-timeout",
+    default=DEFAULTS.send_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A response the client stops reading for this long is abandoned (connection closed).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=DEFAULTS.keep_alive_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="An idle kept-alive connection is closed after this time.",
+)
+@click.option(
+    "--max-connections",
+    default=DEFAULTS.max_connections,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections at once; more are answered 503 and closed.",
+)
+@click.option(
+    "--max-connections-per-client",
+    default=DEFAULTS.max_connections_per_client,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Open connections from one client address (0: no cap; use 0 behind a reverse proxy).",
+)
+@click.option(
+    "--max-url-bytes",
+    default=DEFAULTS.max_url_bytes,
+    show_default=True,
+    type=click.IntRange(min=1024, max=MAX_PARSABLE_URL),
+    help="Longest request target (path and query); longer gets 414.",
+)
+@click.option(
     "--store",
     "store_url",
     default=None,
@@ -105,6 +171,14 @@ def command(
     worker_memory: int,
     service_allow: tuple[str, ...],
     no_service: bool,
+    allowed_hosts: tuple[str, ...],
+    header_timeout: float,
+    body_timeout: float,
+    send_timeout: float,
+    keep_alive_timeout: float,
+    max_connections: int,
+    max_connections_per_client: int,
+    max_url_bytes: int,
     store_url: str | None,
 ) -> None:
     """Serve the graph: SPARQL endpoint at /sparql, linked data, dumps and catalog."""
@@ -120,7 +194,16 @@ def command(
         workers=workers,
         max_request_bytes=max_request_bytes,
         service_allowlist=allowlist,
+        allowed_hosts=allowed_hosts,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        send_timeout=send_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        max_url_bytes=max_url_bytes,
     )
+    settings = _raise_file_limit(settings)
     release = _release(graph, settings)
     try:
         settings = dataclasses.replace(settings, base_iri=release.base_iri)
@@ -140,6 +223,31 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("httpx", "httpcore"):  # a remote store's every request is not news
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _raise_file_limit(settings: Settings) -> Settings:
+    """Raise the open-file soft limit to the hard limit, and fit `max_connections` under it.
+
+    Each connection is a file descriptor; the default soft limit (often 1,024) would be
+    exhausted before the connection cap. Workers, their pipes and the store need a few
+    more, kept in reserve.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, wanted, exc)
+    room = soft - FILE_DESCRIPTOR_RESERVE
+    if settings.max_connections > room:
+        log.warning(
+            "--max-connections %d lowered to %d: the open-file limit is %d (ulimit -n)",
+            settings.max_connections, max(room, 1), soft,
+        )
+        settings = dataclasses.replace(settings, max_connections=max(room, 1))
+    return settings
 
 
 def _release(graph: Path, settings: Settings) -> Release:
@@ -191,6 +299,7 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
     import uvicorn
 
     from twinning_kg.web.app import create_app
+    from twinning_kg.web.protocol import protocol_class
 
     app = _CloseEngineOnShutdown(create_app(settings, release, engine), engine)
     config = uvicorn.Config(
@@ -202,6 +311,10 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        # Deadlines, connection caps and head size limits (web/protocol.py, docs/security.md).
+        http=protocol_class(settings),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        ws="none",  # nothing here speaks WebSocket: an upgrade is refused, not attempted
     )
     server = _server(config, engine)
     shown = f"[{host}]" if ":" in host else host
