@@ -5,8 +5,10 @@ its children are the SPARQL worker processes (`engine.WorkerPoolEngine`). SIGTER
 SIGINT stop accepting requests, let running ones finish for a few seconds, then stop
 the workers; exit status 0.
 
-Connection limits and timeouts (`web.protocol`) are options here; docs/security.md
-explains them and their defaults.
+The served release is leased for the server's life, so builds into the same `--out`
+never prune it; if it is deleted anyway, `web.release_keeper` answers 503 and switches to
+the current release of `--graph`. Connection limits and timeouts (`web.protocol`) are
+options here; docs/security.md explains them and their defaults.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import dataclasses
 import logging
 import resource
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from twinning_kg.cli import CliError
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
 from twinning_kg.engine import DEFAULT_WORKER_MEMORY_MB
 from twinning_kg.release import MANIFEST, Release, ReleaseError
+from twinning_kg.release_lease import Lease
 
 log = logging.getLogger("twinning_kg.serve")
 DEFAULTS = Settings()
@@ -204,18 +209,33 @@ def command(
         max_url_bytes=max_url_bytes,
     )
     settings = _raise_file_limit(settings)
+    from twinning_kg.web.release_keeper import take_lease
+
     release = _release(graph, settings)
     try:
-        settings = dataclasses.replace(settings, base_iri=release.base_iri)
-    except ValueError as exc:
-        raise CliError(f"{graph}: {exc}") from exc
-    engine = _engine(release, settings, store_url, worker_memory)
+        release, lease = take_lease(graph, release)  # builds never prune a served release
+    except ReleaseError as exc:
+        raise CliError(str(exc)) from exc
     try:
-        _run(settings, release, engine, host, port)
+        try:
+            settings = dataclasses.replace(settings, base_iri=release.base_iri)
+        except ValueError as exc:
+            raise CliError(f"{graph}: {exc}") from exc
+        engine = _engine(release, settings, store_url, worker_memory)
+
+        def make_engine(current: Release) -> Any:
+            """Workers on another release (after the served one vanished); a remote store stays."""
+            return None if store_url else _engine(current, settings, None, worker_memory)
+
+        try:
+            _run(settings, release, engine, host, port, ReleaseSource(graph, lease, make_engine))
+        finally:
+            shutdown = getattr(engine, "shutdown", None)
+            if shutdown:
+                shutdown()
     finally:
-        shutdown = getattr(engine, "shutdown", None)
-        if shutdown:
-            shutdown()
+        if lease is not None:
+            lease.release()
 
 
 def _configure_logging() -> None:
@@ -295,13 +315,27 @@ def _engine(release: Release, settings: Settings, store_url: str | None, worker_
         raise CliError(f"cannot start the SPARQL workers: {exc}") from exc
 
 
-def _run(settings: Settings, release: Release, engine: Any, host: str, port: int) -> None:
+@dataclass(frozen=True)
+class ReleaseSource:
+    """Where the served release came from, for the keeper that recovers when it vanishes."""
+
+    graph: Path
+    lease: Lease | None
+    make_engine: Callable[[Release], Any]
+
+
+def _run(
+    settings: Settings, release: Release, engine: Any, host: str, port: int, source: ReleaseSource
+) -> None:
     import uvicorn
 
     from twinning_kg.web.app import create_app
     from twinning_kg.web.protocol import protocol_class
+    from twinning_kg.web.release_keeper import ReleaseKeeper
 
-    app = _CloseEngineOnShutdown(create_app(settings, release, engine), engine)
+    app = create_app(settings, release, engine)
+    ctx = app.state.ctx
+    keeper = ReleaseKeeper(ctx, source.graph, source.lease, source.make_engine)
     config = uvicorn.Config(
         app,
         host=host,
@@ -316,7 +350,8 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         timeout_keep_alive=settings.keep_alive_timeout,
         ws="none",  # nothing here speaks WebSocket: an upgrade is refused, not attempted
     )
-    server = _server(config, engine)
+    config.app = _Lifecycle(app, ctx, keeper)
+    server = _server(config, ctx)
     shown = f"[{host}]" if ":" in host else host
     url = settings.base_url or f"http://{shown}:{port}/"
     click.echo(
@@ -324,10 +359,17 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql\n  stop with Ctrl-C",
         err=True,
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        shutdown = getattr(ctx.engine, "shutdown", None)  # the current engine, maybe a newer one
+        if shutdown:
+            shutdown()
+        if keeper.lease is not None:
+            keeper.lease.release()
 
 
-def _server(config: Any, engine: Any) -> Any:
+def _server(config: Any, ctx: Any) -> Any:
     """uvicorn's Server that stops the query workers on SIGTERM/SIGINT.
 
     Killing the workers at the signal ends running queries at once (503) instead of
@@ -342,19 +384,21 @@ def _server(config: Any, engine: Any) -> Any:
             if self.should_exit:
                 self.force_exit = True
             self.should_exit = True
-            stop = getattr(engine, "stop_workers", None)
+            stop = getattr(ctx.engine, "stop_workers", None)
             if stop:
                 stop()
 
     return Server(config)
 
 
-class _CloseEngineOnShutdown:
-    """ASGI wrapper: once the app has finished its lifespan shutdown, stop the engine."""
+class _Lifecycle:
+    """ASGI wrapper of the app's lifespan: the release keeper runs while the app does; once
+    the app has finished its shutdown, the keeper stops and the (current) engine closes."""
 
-    def __init__(self, app: Any, engine: Any) -> None:
+    def __init__(self, app: Any, ctx: Any, keeper: Any) -> None:
         self.app = app
-        self.engine = engine
+        self.ctx = ctx
+        self.keeper = keeper
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
@@ -362,8 +406,11 @@ class _CloseEngineOnShutdown:
             return
 
         async def wrapped_send(message: dict[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.keeper.start()
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await self.engine.close()
+                await self.keeper.stop()
+                await self.ctx.engine.close()
             await send(message)
 
         await self.app(scope, receive, wrapped_send)

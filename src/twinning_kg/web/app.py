@@ -38,7 +38,7 @@ def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa
             continue
         app.include_router(module.make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    install_middleware(app, settings, release)  # log, hosts, size limit, CORS, ETag/304, gzip
+    install_middleware(app, settings, ctx)  # log, hosts, size limit, CORS, release check, ETag, gzip
     # Security headers outside everything, Starlette's own error handler included, so a
     # 500 carries them too (add_middleware would place them inside that handler).
     build_stack = app.build_middleware_stack

@@ -7,7 +7,7 @@ server is reached at, so pages and dereferenced RDF stay followable on any host.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class AppContext:
+    """Shared by every router. `release` and `engine` are read per request: a server whose
+    release vanished switches both to the current release (`web.release_keeper`)."""
+
     settings: Settings
     release: Release
     engine: QueryEngine
+    # None while the release can be served; else why not (the answer is 503 with it).
+    release_problem: Callable[[], str | None] | None = None
 
     @property
     def base_iri(self) -> str:

@@ -13,7 +13,8 @@ HTTP protocol below them has its own limits: `web.protocol`):
    `settings.max_request_bytes` -> 413, the same plain-text answer whether the size is
    announced (Content-Length, refused before the app runs) or found while reading a
    chunked body.
-4. `ConditionalGet`: ETag tied to the release version (plus the representation when the
+4. `ReleaseCheck`: 503 with the reason while the served release is unavailable.
+   `ConditionalGet`: ETag tied to the release version (plus the representation when the
    response is negotiated, RFC 9110 §8.8.3, and `-gzip` when compressed) and
    Last-Modified from the release; 304 on If-None-Match / If-Modified-Since.
 5. Starlette's `GZipMiddleware`: gzip when the client asks (`Accept-Encoding`).
@@ -24,7 +25,9 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinning_kg.config import Settings
 from twinning_kg.release import Release
+from twinning_kg.web.context import AppContext
 from twinning_kg.web.protocol import url_too_long_message
 
 access_log = logging.getLogger("twinning_kg.access")
@@ -52,10 +56,11 @@ _KEEP_ON_304 = {
 }
 
 
-def install(app: Any, settings: Settings, release: Release) -> None:
+def install(app: Any, settings: Settings, ctx: AppContext) -> None:
     """Add the stack to a Starlette/FastAPI app (the last added runs outermost)."""
     app.add_middleware(GZipMiddleware, minimum_size=500)
-    app.add_middleware(ConditionalGet, release=release)
+    app.add_middleware(ConditionalGet, current=lambda: ctx.release)
+    app.add_middleware(ReleaseCheck, ctx=ctx)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(UrlLengthLimit, max_bytes=settings.url_limit)
     app.add_middleware(NoHostInLocation, public_base=settings.public_base)
@@ -266,16 +271,50 @@ class BodyLimit:
                 await send(message)
 
 
-class ConditionalGet:
-    def __init__(self, app: ASGIApp, release: Release) -> None:
+class ReleaseCheck:
+    """503 with the reason while the served release is unavailable (`AppContext.release_problem`).
+
+    The server's `ReleaseKeeper` sets the check: the release directory vanished (deleted by
+    hand; builds never prune a leased one) and the server is switching to the current
+    release of `--graph`, or there is none to switch to. Without a keeper every request passes.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
         self.app = app
-        self.release = release
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check = self.ctx.release_problem
+        problem = check() if scope["type"] == "http" and check is not None else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        start, body = _plain(503, f"503 Service Unavailable: {problem}")
+        start["headers"].append((b"retry-after", b"5"))
+        start["headers"].append((b"cache-control", b"no-store"))
+        await send(start)
+        await send(body)
+
+
+class ConditionalGet:
+    def __init__(self, app: ASGIApp, current: Callable[[], Release]) -> None:
+        self.app = app
+        self.current = current
+        self._for: Path | None = None  # the release the cached validators below belong to
+        self.version_tag = ""
+        self.last_modified: str | None = None
+
+    def _validators(self) -> None:
+        """ETag base and Last-Modified of the release being served (it may be switched)."""
+        release = self.current()
+        if release.path == self._for:
+            return
         self.version_tag = release.etag.strip('"')
         try:
             self.last_modified = release.last_modified
-            self.last_modified_ts = parsedate_to_datetime(self.last_modified).timestamp()
         except OSError:
-            self.last_modified, self.last_modified_ts = None, None
+            self.last_modified = None
+        self._for = release.path
 
     def etag_for(self, headers: dict[bytes, bytes]) -> str:
         tag = self.version_tag
@@ -309,6 +348,7 @@ class ConditionalGet:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        self._validators()
         request_headers = _headers(scope)
         suppress = False
 

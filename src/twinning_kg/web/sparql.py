@@ -190,10 +190,12 @@ class ServiceDescription:
         return sd
 
     def serialize(self, endpoint_url: str, media_type: str) -> bytes:
-        return self._serialize(endpoint_url, media_type)
+        # keyed by the release too: its counts are in the description, and a server whose
+        # release vanished switches to another (web.release_keeper)
+        return self._serialize(endpoint_url, media_type, self.ctx.release.version)
 
     @lru_cache(maxsize=32)  # noqa: B019 - one instance per app; a few trusted URLs, a few formats
-    def _serialize(self, endpoint_url: str, media_type: str) -> bytes:
+    def _serialize(self, endpoint_url: str, media_type: str, _version: str) -> bytes:
         data = self.graph(endpoint_url).serialize(format=SD_FORMATS[media_type])
         return data.encode("utf-8") if isinstance(data, str) else data
 
