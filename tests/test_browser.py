@@ -279,3 +279,78 @@ def test_yasgui_runs_a_query_and_shows_results(browser, base_url, tmp_path):
         return text
 
     assert "Florenz" in run_in_page(browser, scenario)
+
+
+# Records every Content-Security-Policy violation, from the first script of the page on.
+CSP_RECORDER = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+"""
+
+
+def test_pages_run_under_the_content_security_policy(browser, base_url, tmp_path):
+    """YASGUI, the landing page, a resource page and the audit page work with our CSP: no
+    violation reported (by the page's event or the console), and the policy is really in
+    force (an injected inline script is blocked and reported)."""
+
+    async def scenario(page: Page) -> dict[str, Any]:
+        await page.call("Log.enable")
+        await page.call("Page.addScriptToEvaluateOnNewDocument", source=CSP_RECORDER)
+        seen: dict[str, Any] = {}
+        for path in ("/", "/doc/place/kassel", "/audit", "/sparql"):
+            await page.goto(base_url + path)
+            policies = [
+                e["params"]["response"]["headers"].get("content-security-policy")
+                for e in page.events
+                if e["method"] == "Network.responseReceived" and e["params"]["type"] == "Document"
+            ]
+            seen[path] = {"policy": policies, "violations": await page.js("window.__csp")}
+        # YASGUI runs a query under the policy
+        await page.wait_for("typeof yasgui !== 'undefined' && !!document.querySelector('.yasqe .CodeMirror')")
+        await page.js('yasgui.getTab().getYasqe().setValue("SELECT ?l WHERE { ?p ?x ?l } LIMIT 3")')
+        await page.js("document.querySelector('.yasqe_queryButton').click()")
+        await page.wait_for("document.querySelectorAll('.yasr table tbody tr').length > 0")
+        # drag a column border: the resizer inserts its cursor style sheet (allowed by hash)
+        await asyncio.sleep(0.5)  # the grips are placed once the table is laid out
+        grip = await page.wait_for(
+            "(() => { const g = document.querySelector('.grip-handle .grip-resizable'); if (!g) return null;"
+            " const r = g.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;"
+            " return document.elementFromPoint(x, y) === g ? {x, y} : null; })()"
+        )
+        for kind, dx in (("mousePressed", 0), ("mouseMoved", 40)):
+            await page.call("Input.dispatchMouseEvent", type=kind, x=grip["x"] + dx, y=grip["y"],
+                            button="left", buttons=1, clickCount=1)
+        seen["dragged"] = await page.js(
+            "[...document.querySelectorAll('style')].some(s => s.textContent.startsWith('*{cursor:'))"
+        )
+        await page.call("Input.dispatchMouseEvent", type="mouseReleased", x=grip["x"] + 40, y=grip["y"],
+                        button="left", clickCount=1)
+        seen["after query"] = await page.js("window.__csp")
+        console = [
+            e["params"]["entry"]["text"]
+            for e in page.events
+            if e["method"] == "Log.entryAdded" and "Content Security Policy" in e["params"]["entry"]["text"]
+        ]
+        # positive control: the policy is enforced and the recorder sees a violation
+        await page.js("document.head.appendChild(Object.assign(document.createElement('script'), "
+                      "{textContent: 'window.__ran = true'}))")
+        await asyncio.sleep(0.3)
+        seen["control"] = {
+            "ran": await page.js("window.__ran === true"),
+            "violations": await page.js("window.__csp"),
+        }
+        seen["console"] = console
+        await page.screenshot(tmp_path / "yasgui-csp.png")
+        return seen
+
+    seen = run_in_page(browser, scenario)
+    for path in ("/", "/doc/place/kassel", "/audit", "/sparql"):
+        policies = seen[path]["policy"]
+        assert policies and all(p and "script-src 'self'" in p for p in policies), path
+        assert seen[path]["violations"] == [], (path, seen[path]["violations"])
+    assert seen["dragged"], "the column resizer ran (its drag style sheet was inserted)"
+    assert seen["after query"] == [], seen["after query"]
+    assert seen["console"] == [], seen["console"]
+    assert seen["control"]["ran"] is False, "an injected inline script ran: no CSP in force"
+    assert any("script-src" in v for v in seen["control"]["violations"]), seen["control"]

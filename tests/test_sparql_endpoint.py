@@ -189,6 +189,7 @@ def test_yasgui_page_uses_only_local_assets(base_url: str) -> None:
     assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
     assert any(a.endswith("yasgui.min.js") for a in assets)
     assert any(a.endswith("yasgui.min.css") for a in assets)
+    texts = {}
     for asset in assets:
         assert not re.match(r"(https?:)?//", asset), f"external asset {asset}"
         if not asset.startswith("data:"):
@@ -196,14 +197,19 @@ def test_yasgui_page_uses_only_local_assets(base_url: str) -> None:
             assert fetched.status_code == 200, asset
             for cdn in ("unpkg.com", "cdn.jsdelivr", "cdnjs", "googleapis"):
                 assert cdn not in fetched.text
-    # the bundle's internet lookups (prefix.cc, LOV) are switched off by the page
-    assert 'autocompleters = ["variables"]' in html
+            texts[asset] = fetched.text
+    # no inline script or style (the Content-Security-Policy allows only our files) ...
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html), "inline script"
+    assert "<style" not in html and " style=" not in html
+    # ... and the page's own script switches the bundle's internet lookups (prefix.cc, LOV) off
+    page_script = next(text for asset, text in texts.items() if asset.endswith("/site/sparql.js"))
+    assert 'autocompleters = ["variables"]' in page_script
     assert "dbpedia" not in html
 
 
 def test_yasgui_page_carries_the_example_queries(base_url: str) -> None:
     html = httpx.get(f"{base_url}/sparql", headers={"Accept": "text/html"}, timeout=30).text
-    embedded = re.search(r"const examples = (\[.*?\]);\n", html, re.DOTALL)
+    embedded = re.search(r'<script type="application/json" id="examples">(.*?)</script>', html, re.DOTALL)
     assert embedded, "no example queries in the page"
     examples = {e["name"]: e["query"] for e in json.loads(embedded.group(1))}
     assert list(examples.items()) == list(load_examples(DEFAULT_BASE_IRI).items())  # in file order

@@ -37,6 +37,8 @@ QUERIES = (
 CAPPED = ("one-way-partnerships", "weak-only-facts")
 LANGUAGES = ("en", "de")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The page's stylesheet: served as /static/site/audit.css, inlined into the standalone file.
+STYLESHEETS = Path(__file__).resolve().parent / "web" / "static" / "site"
 STRINGS = TEMPLATES / "audit-strings.toml"
 
 
@@ -441,7 +443,7 @@ def _strings(lang: str) -> dict[str, str]:
 @cache
 def _environment() -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, STYLESHEETS]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,

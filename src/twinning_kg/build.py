@@ -36,7 +36,7 @@ from rdflib import Dataset, Graph, URIRef
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import RDF
 
-from twinning_kg import dumps, loading
+from twinning_kg import dumps, loading, release_lease
 from twinning_kg.config import Settings, publication_dir
 from twinning_kg.release import MANIFEST, Release, Stamp
 from twinning_kg.source_date import SourceDate, SourceDateError, source_date
@@ -386,6 +386,7 @@ def _remove_stale_temporaries(releases: Path) -> None:
     """Leftovers of a build that was killed; safe because we hold the lock."""
     for path in releases.glob(".tmp-*"):
         shutil.rmtree(path, ignore_errors=True)
+    release_lease.finish_interrupted_prunes(releases)
 
 
 def _install(tmp: Path, releases: Path, version: str, manifest_bytes: bytes) -> Path:
@@ -421,15 +422,14 @@ def _swap_symlink(out: Path, parent: Path, target: Path) -> None:
 
 
 def _prune(releases: Path, keep: Path) -> None:
-    """Keep the newest KEEP_RELEASES releases (always the current one); older ones go.
-
-    A server still reading an older release keeps its open files on POSIX; new requests
-    go to the new one after its next resolve.
+    """Keep the newest KEEP_RELEASES releases (always the current one); older ones go,
+    except a release a running server holds a lease on (`release_lease`): a server keeps
+    serving the release it started with, so deleting it would pull the files from under it.
     """
     others = [p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep]
     others.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     for old in others[KEEP_RELEASES - 1:]:
-        shutil.rmtree(old, ignore_errors=True)
+        release_lease.prune(releases, old)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -19,6 +19,8 @@ WIKIDATA_QUERY_SERVICE = "https://query.wikidata.org/sparql"
 _MAIL_CHAR = r"[^@\s<>\"{}|\\^`?#,;:/%]"
 _EMAIL = re.compile(rf"^{_MAIL_CHAR}+@{_MAIL_CHAR}+\.{_MAIL_CHAR}+$")
 _IRI_FORBIDDEN = re.compile(r"[\s<>\"{}|\\^`]")
+# httptools keeps URL offsets in 16 bits: a longer request target cannot even be parsed.
+MAX_PARSABLE_URL = 65_535
 
 
 def project_root() -> Path:
@@ -55,6 +57,29 @@ class Settings:
     contact_name: str | None = None
     contact_email: str | None = None
     contact_url: str | None = None
+    # Connection limits (docs/security.md): what one client can hold and for how long.
+    # The request line (method, URL, version) and the headers must arrive within
+    # header_timeout seconds of the connection (or of the request's first byte on a
+    # kept-alive one), the body within body_timeout of the headers; a response the client
+    # does not read for send_timeout seconds is abandoned; an idle kept-alive connection
+    # is closed after keep_alive_timeout.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    send_timeout: float = 60.0
+    keep_alive_timeout: float = 5.0
+    # Open connections at once, in all and from one client address (0: no per-client cap;
+    # behind a reverse proxy every connection comes from the proxy).
+    max_connections: int = 1024
+    max_connections_per_client: int = 64
+    # Longest request target (path and query) in bytes; at most 65,535, the longest URL
+    # the HTTP parser (httptools) can split, and never more than max_request_bytes (see
+    # url_limit). Longer: 414 (use POST for long queries).
+    max_url_bytes: int = 65_535
+    # All request header lines together, in bytes. Longer: 431.
+    max_header_bytes: int = 32_768
+    # Host names (optionally with a leading `*.` wildcard) the server answers to; empty:
+    # any. Absolute URLs are never built from the Host header either way (see base_url).
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith("/"):
@@ -68,6 +93,8 @@ class Settings:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc or _IRI_FORBIDDEN.search(url):
                 raise ValueError(f"contact URL must be an absolute http(s) URL: {url!r}")
+        if not 0 < self.max_url_bytes <= MAX_PARSABLE_URL:
+            raise ValueError(f"max_url_bytes must be between 1 and {MAX_PARSABLE_URL}: {self.max_url_bytes}")
 
     @property
     def ontology_dir(self) -> Path:
@@ -85,6 +112,11 @@ class Settings:
     def publication_dir(self) -> Path:
         """Hand-written parts of the DCAT catalog and VoID (titles, licences, dates)."""
         return self.root / "publication"
+
+    @property
+    def url_limit(self) -> int:
+        """Longest request target accepted: a query is no larger in a URL than in a body."""
+        return min(self.max_url_bytes, self.max_request_bytes)
 
     @property
     def public_base(self) -> str:

@@ -9,7 +9,9 @@ built release):
 3. Its owl:sameAs links, compared with ours.
 
 Their file is parsed with Oxigraph's strict parsers (line and column on errors, and no
-remote JSON-LD contexts are ever fetched) and then looked at with rdflib.
+remote JSON-LD contexts are ever fetched) and then looked at with rdflib. Before that,
+`untrusted_input` refuses RDF/XML with a DTD (entity bombs, external entities) and JSON-LD
+nested deeper than any real document.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF
 from rdflib.term import Node
 
+from twinning_kg import untrusted_input
 from twinning_kg.claims import Select
 
 WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
@@ -130,14 +133,14 @@ def read_graph(path: Path) -> Graph:
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableGraph(f"{path}: {exc.strerror or exc}") from exc
-    if fmt == pyoxigraph.RdfFormat.JSON_LD:
-        try:  # JSON syntax errors first: the json module knows line and column
-            json.loads(data)
-        except ValueError as exc:
-            line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-            raise UnreadableGraph(
-                f"{path}:{line}:{column}: invalid JSON: {getattr(exc, 'msg', exc)}"
-            ) from exc
+    try:  # refused before parsing: DTDs (entity bombs, XXE), too deep JSON, non-UTF-8
+        if fmt == pyoxigraph.RdfFormat.RDF_XML:
+            untrusted_input.check_xml(data, path)
+        elif fmt == pyoxigraph.RdfFormat.JSON_LD:
+            # JSON syntax errors first: the json module knows line and column
+            untrusted_input.json_document(data, path)
+    except untrusted_input.UntrustedInputError as exc:
+        raise UnreadableGraph(str(exc)) from exc
     graph = Graph()
     try:
         for quad in pyoxigraph.parse(data, format=fmt, base_iri=path.resolve().as_uri()):

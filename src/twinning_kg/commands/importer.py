@@ -94,7 +94,7 @@ def _run(read, out: Path, base_iri: str | None, contact: dict) -> None:  # noqa:
     try:
         outcome = pipeline.run_import(read, out, settings, console)
     except InputError as exc:
-        raise CliError(f"{exc}\nnothing was written") from exc
+        raise CliError(f"{exc}\nnothing was written", exit_code=exc.exit_code) from exc
     except SourceError as exc:
         raise CliError(f"curated data: {exc}\nnothing was written") from exc
     except ValidationFailed as exc:

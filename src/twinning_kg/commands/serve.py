@@ -4,25 +4,36 @@ One process group: this process runs uvicorn (the event loop only routes and wai
 its children are the SPARQL worker processes (`engine.WorkerPoolEngine`). SIGTERM and
 SIGINT stop accepting requests, let running ones finish for a few seconds, then stop
 the workers; exit status 0.
+
+The served release is leased for the server's life, so builds into the same `--out`
+never prune it; if it is deleted anyway, `web.release_keeper` answers 503 and switches to
+the current release of `--graph`. Connection limits and timeouts (`web.protocol`) are
+options here; docs/security.md explains them and their defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import resource
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from twinning_kg.cli import CliError
-from twinning_kg.config import WIKIDATA_QUERY_SERVICE, Settings
+from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
 from twinning_kg.engine import DEFAULT_WORKER_MEMORY_MB
 from twinning_kg.release import MANIFEST, Release, ReleaseError
+from twinning_kg.release_lease import Lease
 
 log = logging.getLogger("twinning_kg.serve")
 DEFAULTS = Settings()
+# File descriptors kept free of connections: worker pipes, the store, logs, dumps being sent.
+FILE_DESCRIPTOR_RESERVE = 256
 
 
 @click.command("serve")
@@ -87,6 +98,66 @@ DEFAULTS = Settings()
 )
 @click.option("--no-service", is_flag=True, help="Refuse every SERVICE clause (empty allow-list).")
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Answer only requests whose Host is HOST (repeatable; `*.example.org` allowed); default: any.",
+)
+@click.option(
+    "--header-timeout",
+    default=DEFAULTS.header_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A request's line and headers must arrive within this time (else 408).",
+)
+@click.option(
+    "--body-timeout",
+    default=DEFAULTS.body_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A request's body must arrive within this time after its headers (else 408).",
+)
+@click.option(
+    "--send-timeout",
+    default=DEFAULTS.send_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="A response the client stops reading for this long is abandoned (connection closed).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=DEFAULTS.keep_alive_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="An idle kept-alive connection is closed after this time.",
+)
+@click.option(
+    "--max-connections",
+    default=DEFAULTS.max_connections,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections at once; more are answered 503 and closed.",
+)
+@click.option(
+    "--max-connections-per-client",
+    default=DEFAULTS.max_connections_per_client,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Open connections from one client address (0: no cap; use 0 behind a reverse proxy).",
+)
+@click.option(
+    "--max-url-bytes",
+    default=DEFAULTS.max_url_bytes,
+    show_default=True,
+    type=click.IntRange(min=1024, max=MAX_PARSABLE_URL),
+    help="Longest request target (path and query); longer gets 414.",
+)
+@click.option(
     "--store",
     "store_url",
     default=None,
@@ -105,6 +176,14 @@ def command(
     worker_memory: int,
     service_allow: tuple[str, ...],
     no_service: bool,
+    allowed_hosts: tuple[str, ...],
+    header_timeout: float,
+    body_timeout: float,
+    send_timeout: float,
+    keep_alive_timeout: float,
+    max_connections: int,
+    max_connections_per_client: int,
+    max_url_bytes: int,
     store_url: str | None,
 ) -> None:
     """Serve the graph: SPARQL endpoint at /sparql, linked data, dumps and catalog."""
@@ -120,19 +199,43 @@ def command(
         workers=workers,
         max_request_bytes=max_request_bytes,
         service_allowlist=allowlist,
+        allowed_hosts=allowed_hosts,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        send_timeout=send_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        max_url_bytes=max_url_bytes,
     )
+    settings = _raise_file_limit(settings)
+    from twinning_kg.web.release_keeper import take_lease
+
     release = _release(graph, settings)
     try:
-        settings = dataclasses.replace(settings, base_iri=release.base_iri)
-    except ValueError as exc:
-        raise CliError(f"{graph}: {exc}") from exc
-    engine = _engine(release, settings, store_url, worker_memory)
+        release, lease = take_lease(graph, release)  # builds never prune a served release
+    except ReleaseError as exc:
+        raise CliError(str(exc)) from exc
     try:
-        _run(settings, release, engine, host, port)
+        try:
+            settings = dataclasses.replace(settings, base_iri=release.base_iri)
+        except ValueError as exc:
+            raise CliError(f"{graph}: {exc}") from exc
+        engine = _engine(release, settings, store_url, worker_memory)
+
+        def make_engine(current: Release) -> Any:
+            """Workers on another release (after the served one vanished); a remote store stays."""
+            return None if store_url else _engine(current, settings, None, worker_memory)
+
+        try:
+            _run(settings, release, engine, host, port, ReleaseSource(graph, lease, make_engine))
+        finally:
+            shutdown = getattr(engine, "shutdown", None)
+            if shutdown:
+                shutdown()
     finally:
-        shutdown = getattr(engine, "shutdown", None)
-        if shutdown:
-            shutdown()
+        if lease is not None:
+            lease.release()
 
 
 def _configure_logging() -> None:
@@ -140,6 +243,31 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("httpx", "httpcore"):  # a remote store's every request is not news
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def _raise_file_limit(settings: Settings) -> Settings:
+    """Raise the open-file soft limit to the hard limit, and fit `max_connections` under it.
+
+    Each connection is a file descriptor; the default soft limit (often 1,024) would be
+    exhausted before the connection cap. Workers, their pipes and the store need a few
+    more, kept in reserve.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, wanted, exc)
+    room = soft - FILE_DESCRIPTOR_RESERVE
+    if settings.max_connections > room:
+        log.warning(
+            "--max-connections %d lowered to %d: the open-file limit is %d (ulimit -n)",
+            settings.max_connections, max(room, 1), soft,
+        )
+        settings = dataclasses.replace(settings, max_connections=max(room, 1))
+    return settings
 
 
 def _release(graph: Path, settings: Settings) -> Release:
@@ -187,12 +315,27 @@ def _engine(release: Release, settings: Settings, store_url: str | None, worker_
         raise CliError(f"cannot start the SPARQL workers: {exc}") from exc
 
 
-def _run(settings: Settings, release: Release, engine: Any, host: str, port: int) -> None:
+@dataclass(frozen=True)
+class ReleaseSource:
+    """Where the served release came from, for the keeper that recovers when it vanishes."""
+
+    graph: Path
+    lease: Lease | None
+    make_engine: Callable[[Release], Any]
+
+
+def _run(
+    settings: Settings, release: Release, engine: Any, host: str, port: int, source: ReleaseSource
+) -> None:
     import uvicorn
 
     from twinning_kg.web.app import create_app
+    from twinning_kg.web.protocol import protocol_class
+    from twinning_kg.web.release_keeper import ReleaseKeeper
 
-    app = _CloseEngineOnShutdown(create_app(settings, release, engine), engine)
+    app = create_app(settings, release, engine)
+    ctx = app.state.ctx
+    keeper = ReleaseKeeper(ctx, source.graph, source.lease, source.make_engine)
     config = uvicorn.Config(
         app,
         host=host,
@@ -202,8 +345,13 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        # Deadlines, connection caps and head size limits (web/protocol.py, docs/security.md).
+        http=protocol_class(settings),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        ws="none",  # nothing here speaks WebSocket: an upgrade is refused, not attempted
     )
-    server = _server(config, engine)
+    config.app = _Lifecycle(app, ctx, keeper)
+    server = _server(config, ctx)
     shown = f"[{host}]" if ":" in host else host
     url = settings.base_url or f"http://{shown}:{port}/"
     click.echo(
@@ -211,10 +359,17 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql\n  stop with Ctrl-C",
         err=True,
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        shutdown = getattr(ctx.engine, "shutdown", None)  # the current engine, maybe a newer one
+        if shutdown:
+            shutdown()
+        if keeper.lease is not None:
+            keeper.lease.release()
 
 
-def _server(config: Any, engine: Any) -> Any:
+def _server(config: Any, ctx: Any) -> Any:
     """uvicorn's Server that stops the query workers on SIGTERM/SIGINT.
 
     Killing the workers at the signal ends running queries at once (503) instead of
@@ -229,19 +384,21 @@ def _server(config: Any, engine: Any) -> Any:
             if self.should_exit:
                 self.force_exit = True
             self.should_exit = True
-            stop = getattr(engine, "stop_workers", None)
+            stop = getattr(ctx.engine, "stop_workers", None)
             if stop:
                 stop()
 
     return Server(config)
 
 
-class _CloseEngineOnShutdown:
-    """ASGI wrapper: once the app has finished its lifespan shutdown, stop the engine."""
+class _Lifecycle:
+    """ASGI wrapper of the app's lifespan: the release keeper runs while the app does; once
+    the app has finished its shutdown, the keeper stops and the (current) engine closes."""
 
-    def __init__(self, app: Any, engine: Any) -> None:
+    def __init__(self, app: Any, ctx: Any, keeper: Any) -> None:
         self.app = app
-        self.engine = engine
+        self.ctx = ctx
+        self.keeper = keeper
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
@@ -249,8 +406,11 @@ class _CloseEngineOnShutdown:
             return
 
         async def wrapped_send(message: dict[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.keeper.start()
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await self.engine.close()
+                await self.keeper.stop()
+                await self.ctx.engine.close()
             await send(message)
 
         await self.app(scope, receive, wrapped_send)

@@ -11,9 +11,12 @@ row's `source_*` columns (a URL and a publisher at least).
 from __future__ import annotations
 
 import csv
+import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF
@@ -73,8 +76,14 @@ def read(path: Path, iris: Iris, area: str | None = None) -> ImportBatch:
         raise InputError(f"{path}: no such file") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
-    header = reader.fieldnames or []
+    # newline="": the csv module's own line handling, so a quoted cell may hold a line break
+    # and Unicode separators (U+2028, form feed, ...) stay inside their cell instead of
+    # splitting the row, as str.splitlines() would.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise InputError(f"{path}:{reader.line_num}: {exc}") from exc
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if missing or unknown:
@@ -85,18 +94,14 @@ def read(path: Path, iris: Iris, area: str | None = None) -> ImportBatch:
         )
     errors: list[str] = []
     sources: dict[str, _Source] = {}
-    try:
-        for row in reader:
-            line = reader.line_num
-            where = f"{path}:{line}"
-            batch.rows += 1
-            if None in row:
-                errors.append(f"{where}: more cells than columns")
-                continue
-            cell = {k: (v or "").strip() for k, v in row.items()}
-            errors += _row(batch, cell, where, sources)
-    except csv.Error as exc:
-        errors.append(f"{path}:{reader.line_num}: {exc}")
+    for first, cells in _rows(reader, path, errors):
+        where = f"{path}:{first}"
+        batch.rows += 1
+        if len(cells) > len(header):
+            errors.append(f"{where}: more cells than columns")
+            continue
+        cell = {name: cells[i].strip() if i < len(cells) else "" for i, name in enumerate(header)}
+        errors += _row(batch, cell, where, sources)
     if batch.rows == 0:
         errors.append(f"{path}: no rows")
     if errors:
@@ -104,6 +109,30 @@ def read(path: Path, iris: Iris, area: str | None = None) -> ImportBatch:
         raise InputError("\n".join(shown))
     batch.extra = _describe_sources(sources, iris)
     return batch
+
+
+def _rows(reader: Any, path: Path, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line where the row starts, its cells) for each non-blank row after the header.
+
+    `reader.line_num` counts the physical lines read so far: after a row it is the row's
+    *last* line (a quoted cell may span lines), so the row starts one past the count before
+    reading it. (csv.DictReader's own `line_num` is only updated after a successful read,
+    which put every csv.Error one line too early.) A csv.Error names the line where reading
+    stopped, and the row's first line when that differs.
+    """
+    while True:
+        before = reader.line_num
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            failing = max(reader.line_num, before + 1)
+            span = f" (the row starting at line {before + 1})" if failing != before + 1 else ""
+            errors.append(f"{path}:{failing}: {exc}{span}")
+            return
+        if cells:  # a blank line is no row
+            yield before + 1, cells
 
 
 def _row(batch: ImportBatch, cell: dict[str, str], where: str, sources: dict[str, _Source]) -> list[str]:

@@ -33,7 +33,19 @@ PRECISION_RANK = {"day": 0, "month": 1, "year": 2, "decade": 3, "approximate": 4
 
 
 class InputError(Exception):
-    """Input that cannot be imported; `str()` names the file, the line and what is wrong."""
+    """Input that cannot be imported; `str()` names the file, the line and what is wrong.
+
+    `exit_code` is what the CLI exits with: 1 for content the checks refuse (a bad cell,
+    a missing variable), 2 for a file that is not well-formed in its format at all.
+    """
+
+    exit_code = 1
+
+
+class MalformedInput(InputError):
+    """The file is not well-formed in its format (syntax, structure, nesting): exit status 2."""
+
+    exit_code = 2
 
 
 def is_qid(text: str) -> bool:

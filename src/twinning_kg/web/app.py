@@ -17,6 +17,7 @@ from twinning_kg.config import Settings
 from twinning_kg.release import Release
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import install as install_middleware
+from twinning_kg.web.security_headers import SecurityHeaders
 
 ROUTER_MODULES = ("sparql", "publication", "audit", "linked_data")
 # Vendored assets (YASGUI, map data): served by us so no page needs a CDN.
@@ -37,5 +38,9 @@ def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa
             continue
         app.include_router(module.make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    install_middleware(app, settings, release)  # log, size limit, CORS, ETag/304, gzip
+    install_middleware(app, settings, ctx)  # log, hosts, size limit, CORS, release check, ETag, gzip
+    # Security headers outside everything, Starlette's own error handler included, so a
+    # 500 carries them too (add_middleware would place them inside that handler).
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
     return app

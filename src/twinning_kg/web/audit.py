@@ -76,7 +76,7 @@ def make_router(ctx: AppContext) -> APIRouter:
             cache[key] = await audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
         return cache[key]
 
-    @router.get("/audit")
+    @router.api_route("/audit", methods=["GET", "HEAD"])
     async def audit_page(request: Request) -> Response:
         fmt = choose_format(request)
         lang = choose_language(request)

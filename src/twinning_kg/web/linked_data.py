@@ -219,9 +219,10 @@ def make_router(ctx: AppContext) -> APIRouter:
         if not held:
             return error(request, 404, "not_found", "not_found_text", detail=iri)
         if ctx.public_base != ctx.base_iri:
-            target = ctx.public(ctx.base_iri + "doc/" + path)
+            target = ctx.public(ctx.base_iri + "doc/" + path)  # under the configured --base-url
         else:
-            target = str(request.base_url) + "doc/" + path
+            # Relative (RFC 9110 §10.2.2): never an absolute URL built from the Host header.
+            target = "/doc/" + path
         target = _quote_url(target) + _query(request, "format", "lang")
         return RedirectResponse(target, status_code=303, headers={"Vary": VARY})
 

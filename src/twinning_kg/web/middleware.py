@@ -1,14 +1,20 @@
-"""Cross-cutting HTTP behaviour for every route: access log, request size, CORS, caching, gzip.
+"""Cross-cutting HTTP behaviour for every route: access log, hosts, request size, CORS, caching, gzip.
 
 Written as plain ASGI middleware (no per-request task or body copy, unlike Starlette's
-`BaseHTTPMiddleware`), outermost first:
+`BaseHTTPMiddleware`), outermost first (`web.security_headers` wraps all of them, and the
+HTTP protocol below them has its own limits: `web.protocol`):
 
 1. `AccessLog`: one line per request (client, request line, status, bytes, time).
-2. Starlette's `CORSMiddleware`: any origin may GET/POST, never with credentials.
-3. `UrlLengthLimit` and Starlette's `RequestBodyLimitMiddleware`: query strings over
-   `settings.max_request_bytes` -> 414, bodies over it -> 413 (refused on the
-   Content-Length, or as soon as the received bytes pass the limit).
-4. `ConditionalGet`: ETag tied to the release version (plus the representation when the
+2. Starlette's `TrustedHostMiddleware` when `--allowed-host` is given: other Hosts get 400.
+   Starlette's `CORSMiddleware`: any origin may GET/POST, never with credentials.
+   `NoHostInLocation`: no redirect points at the Host header the client sent.
+3. `UrlLengthLimit` and `BodyLimit`: request targets over `settings.url_limit` -> 414
+   (the HTTP protocol refuses them first on the real server: `web.protocol`), bodies over
+   `settings.max_request_bytes` -> 413, the same plain-text answer whether the size is
+   announced (Content-Length, refused before the app runs) or found while reading a
+   chunked body.
+4. `ReleaseCheck`: 503 with the reason while the served release is unavailable.
+   `ConditionalGet`: ETag tied to the release version (plus the representation when the
    response is negotiated, RFC 9110 §8.8.3, and `-gzip` when compressed) and
    Last-Modified from the release; 304 on If-None-Match / If-Modified-Since.
 5. Starlette's `GZipMiddleware`: gzip when the client asks (`Accept-Encoding`).
@@ -19,16 +25,22 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinning_kg.config import Settings
 from twinning_kg.release import Release
+from twinning_kg.web.context import AppContext
+from twinning_kg.web.protocol import url_too_long_message
 
 access_log = logging.getLogger("twinning_kg.access")
 
@@ -44,12 +56,14 @@ _KEEP_ON_304 = {
 }
 
 
-def install(app: Any, settings: Settings, release: Release) -> None:
+def install(app: Any, settings: Settings, ctx: AppContext) -> None:
     """Add the stack to a Starlette/FastAPI app (the last added runs outermost)."""
     app.add_middleware(GZipMiddleware, minimum_size=500)
-    app.add_middleware(ConditionalGet, release=release)
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_bytes)
-    app.add_middleware(UrlLengthLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ConditionalGet, current=lambda: ctx.release)
+    app.add_middleware(ReleaseCheck, ctx=ctx)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(UrlLengthLimit, max_bytes=settings.url_limit)
+    app.add_middleware(NoHostInLocation, public_base=settings.public_base)
     # Outside the limits, so browsers can read a 413/414 too.
     app.add_middleware(
         CORSMiddleware,
@@ -60,6 +74,10 @@ def install(app: Any, settings: Settings, release: Release) -> None:
         expose_headers=["ETag", "Last-Modified", "Content-Length"],
         max_age=86400,
     )
+    if settings.allowed_hosts:  # a Host we do not serve: 400 (DNS rebinding, misrouted requests)
+        app.add_middleware(
+            TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts), www_redirect=False
+        )
     app.add_middleware(AccessLog)
 
 
@@ -106,43 +124,197 @@ class AccessLog:
             )
 
 
+def _plain(status: int, text: str, *, close: bool = False) -> tuple[Message, Message]:
+    """The two ASGI messages of a plain-text response."""
+    body = (text.rstrip() + "\n").encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    if close:  # the client may still be sending a body we will not read
+        headers.append((b"connection", b"close"))
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
+
+
 class UrlLengthLimit:
-    """414 for a query string over the limit (bodies are Starlette's RequestBodyLimitMiddleware's)."""
+    """414 for a request target (path and query) over the limit, with the protocol's message."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_bytes:
-            body = (
-                f"the URL is longer than this server's limit of {self.max_bytes} bytes; use POST\n".encode()
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 414,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
+        if scope["type"] == "http":
+            path = scope.get("raw_path") or scope["path"].encode()
+            query = scope.get("query_string", b"")
+            if len(path) + (len(query) + 1 if query else 0) > self.max_bytes:
+                for message in _plain(414, url_too_long_message(self.max_bytes)):
+                    await send(message)
+                return
         await self.app(scope, receive, send)
 
 
-class ConditionalGet:
-    def __init__(self, app: ASGIApp, release: Release) -> None:
+class NoHostInLocation:
+    """Never send a Location built from the client's Host header.
+
+    Our own redirects are relative (or under the configured `--base-url`); this catches the
+    ones libraries build from the request URL, such as Starlette's trailing-slash redirect
+    (`/catalog/` -> `http://{Host}/catalog`): a Location naming the Host the client sent is
+    made relative, so `Host: evil.example` can never steer a client there (RFC 9110 §10.2.2
+    allows a relative Location); so is one naming the socket's own address, which Starlette
+    uses when the Host header is not a plain host name.
+    """
+
+    def __init__(self, app: ASGIApp, public_base: str) -> None:
         self.app = app
-        self.release = release
+        self.public_base = public_base
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ours = {_headers(scope).get(b"host", b"").decode("latin-1").lower()}
+        server = scope.get("server")
+        if server and server[1] is not None:  # the socket's address, as Starlette falls back to
+            ours.add(f"{server[0]}:{server[1]}".lower())
+
+        async def checked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, self._relative(v, ours) if k.lower() == b"location" else v)
+                    for k, v in message.get("headers", [])
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, checked_send)
+
+    def _relative(self, location: bytes, ours: set[str]) -> bytes:
+        text = location.decode("latin-1")
+        if text.startswith(self.public_base):
+            return location  # configured, not taken from the request
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            if parts.netloc.lower() not in ours and parts.netloc:
+                return location  # somewhere else on purpose (e.g. a source's URL)
+            # scheme-relative or our own authority as the client named it: keep the path only
+            return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)).encode("latin-1")
+        return location
+
+
+class _BodyTooLarge(Exception):
+    """Raised from `receive` inside the app once the body passes the limit."""
+
+
+def body_too_large_message(limit: int) -> str:
+    return f"413 Content Too Large: the request body is larger than this server's limit of {limit} bytes"
+
+
+class BodyLimit:
+    """413 for a request body over the limit, one answer for both ways of sending it.
+
+    A Content-Length over the limit is refused before the app runs. A chunked body (no
+    length announced) is counted as it arrives; once it passes the limit, the app's next
+    `receive` raises, whatever the app does with that (even if it catches it and answers
+    something else) the client gets the same plain-text 413, and the connection is closed
+    so the rest of the body is not read. Starlette's RequestBodyLimitMiddleware answered
+    the second case with FastAPI's JSON error instead.
+
+    A client that disconnects while its body is read (or whose body missed the protocol's
+    deadline) is gone: nothing is answered and no traceback is logged.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = int(max_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _headers(scope).get(b"content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
+            for message in _plain(413, body_too_large_message(self.max_bytes), close=True):
+                await send(message)
+            return
+        state = {"received": 0, "too_large": False, "started": False}
+
+        async def counted_receive() -> Message:
+            if state["too_large"]:
+                raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > self.max_bytes:
+                    state["too_large"] = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["too_large"]:
+                return  # the app's own answer to the oversized body is replaced by ours
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except ClientDisconnect:
+            if state["started"]:
+                raise
+            access_log.debug("client went away while sending its request body")
+            return
+        if state["too_large"] and not state["started"]:
+            for message in _plain(413, body_too_large_message(self.max_bytes), close=True):
+                await send(message)
+
+
+class ReleaseCheck:
+    """503 with the reason while the served release is unavailable (`AppContext.release_problem`).
+
+    The server's `ReleaseKeeper` sets the check: the release directory vanished (deleted by
+    hand; builds never prune a leased one) and the server is switching to the current
+    release of `--graph`, or there is none to switch to. Without a keeper every request passes.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check = self.ctx.release_problem
+        problem = check() if scope["type"] == "http" and check is not None else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        start, body = _plain(503, f"503 Service Unavailable: {problem}")
+        start["headers"].append((b"retry-after", b"5"))
+        start["headers"].append((b"cache-control", b"no-store"))
+        await send(start)
+        await send(body)
+
+
+class ConditionalGet:
+    def __init__(self, app: ASGIApp, current: Callable[[], Release]) -> None:
+        self.app = app
+        self.current = current
+        self._for: Path | None = None  # the release the cached validators below belong to
+        self.version_tag = ""
+        self.last_modified: str | None = None
+
+    def _validators(self) -> None:
+        """ETag base and Last-Modified of the release being served (it may be switched)."""
+        release = self.current()
+        if release.path == self._for:
+            return
         self.version_tag = release.etag.strip('"')
         try:
             self.last_modified = release.last_modified
-            self.last_modified_ts = parsedate_to_datetime(self.last_modified).timestamp()
         except OSError:
-            self.last_modified, self.last_modified_ts = None, None
+            self.last_modified = None
+        self._for = release.path
 
     def etag_for(self, headers: dict[bytes, bytes]) -> str:
         tag = self.version_tag
@@ -176,6 +348,7 @@ class ConditionalGet:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        self._validators()
         request_headers = _headers(scope)
         suppress = False
 

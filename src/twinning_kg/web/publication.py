@@ -110,6 +110,7 @@ class Description:
         self.template, self.view = template, view
         self._graph: Graph | None = None
         self._bodies: dict[str, bytes] = {}
+        self._release: Path | None = None  # the release the cache above was filled from
         self._lock = Lock()
 
     def available(self) -> bool:
@@ -117,6 +118,8 @@ class Description:
 
     def graph(self) -> Graph:
         with self._lock:
+            if self._release != self.ctx.release.path:  # the server switched releases
+                self._graph, self._bodies, self._release = None, {}, self.ctx.release.path
             if self._graph is None:
                 source = Graph()
                 source.parse(self.ctx.release.file(self.file_name), format="turtle")

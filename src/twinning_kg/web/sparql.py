@@ -17,7 +17,6 @@ client sends yields a 5xx; the one 5xx is 503 while the server is shutting down.
 from __future__ import annotations
 
 import logging
-import re
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,7 +56,6 @@ SD_FORMATS = {
     "text/plain": "nt",
 }
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-_NOT_IN_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 
 
 class ProtocolError(Exception):
@@ -192,10 +190,12 @@ class ServiceDescription:
         return sd
 
     def serialize(self, endpoint_url: str, media_type: str) -> bytes:
-        return self._serialize(endpoint_url, media_type)
+        # keyed by the release too: its counts are in the description, and a server whose
+        # release vanished switches to another (web.release_keeper)
+        return self._serialize(endpoint_url, media_type, self.ctx.release.version)
 
-    @lru_cache(maxsize=32)  # noqa: B019 - one instance per app; bounded, as the URL comes from Host
-    def _serialize(self, endpoint_url: str, media_type: str) -> bytes:
+    @lru_cache(maxsize=32)  # noqa: B019 - one instance per app; a few trusted URLs, a few formats
+    def _serialize(self, endpoint_url: str, media_type: str, _version: str) -> bytes:
         data = self.graph(endpoint_url).serialize(format=SD_FORMATS[media_type])
         return data.encode("utf-8") if isinstance(data, str) else data
 
@@ -219,12 +219,10 @@ def make_router(ctx: AppContext) -> APIRouter:
         return html.encode("utf-8")
 
     def endpoint_url(request: Request) -> str:
-        """`sd:endpoint`: the public URL when `--base-url` is set, else the URL we were reached at."""
-        if ctx.settings.base_url:
-            return f"{ctx.public_base}sparql"
-        url = str(request.url.replace(query="", fragment="")).rstrip("/")
-        # The Host header is the client's to choose: never let it put a broken IRI in our RDF.
-        return f"{ctx.public_base}sparql" if _NOT_IN_IRI.search(url) else url
+        """`sd:endpoint`: under `--base-url`, else where the request reached us when its Host
+        names this server as configured, else the base IRI; never a forged Host (its value is
+        the client's to choose: Host header injection). See `AppContext.request_base`."""
+        return f"{ctx.request_base(request.scope)}sparql"
 
     def describe_service(request: Request) -> Response:
         accept = request.headers.get("accept")
@@ -278,13 +276,15 @@ class _LeanEndpoint:
     """`/sparql` as a bare ASGI endpoint: every query passes here, so it skips FastAPI's
     per-request handler wrapping (parameter analysis, dependency exit stack), which the
     profile of a point-lookup load showed on every request. The method check is ours,
-    with the answer FastAPI gives for a method a route does not have (405, `Allow: GET, POST`)."""
+    with the answer FastAPI gives for a method a route does not have (405, `Allow`).
+    HEAD is GET without the body (RFC 9110 §9.3.2): same status and headers; the server
+    leaves the body out."""
 
     def __init__(self, handle) -> None:  # noqa: ANN001 - async (Request) -> Response
         self.handle = handle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in ("GET", "POST"):
-            raise HTTPException(405, headers={"Allow": "GET, POST"})
+        if scope["method"] not in ("GET", "HEAD", "POST"):
+            raise HTTPException(405, headers={"Allow": "GET, HEAD, POST"})
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
