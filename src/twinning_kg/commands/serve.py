@@ -9,6 +9,7 @@ the workers; exit status 0.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -60,7 +61,45 @@ DEFAULTS = Settings()
     default=DEFAULTS.workers,
     show_default=True,
     type=click.IntRange(min=1),
-    help="SPARQL worker processes (queries that can run at the same time).",
+    help="SPARQL worker processes for /sparql (queries that can run at the same time).",
+)
+@click.option(
+    "--site-workers",
+    default=DEFAULTS.site_workers,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Workers reserved for the site's own pages, so /sparql load never locks them out.",
+)
+@click.option(
+    "--client-queries",
+    default=DEFAULTS.client_queries,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Queries one client may run at once (never more than --workers minus one).",
+)
+@click.option(
+    "--queue-wait",
+    default=DEFAULTS.queue_wait,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long a query may wait for a free worker before it gets 429 with Retry-After.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Reverse proxy (address or network) whose X-Forwarded-For names the client (repeatable).",
+)
+@click.option(
+    "--isolation",
+    "isolation",
+    default=DEFAULTS.worker_isolation,
+    show_default=True,
+    type=click.Choice(["auto", "namespace", "seccomp"]),
+    help="Network isolation of the query workers: auto = a network namespace when the host "
+    "allows it, else seccomp (federation off); namespace = refuse to start without one.",
 )
 @click.option(
     "--max-request-bytes",
@@ -101,6 +140,11 @@ def command(
     timeout: float,
     max_rows: int,
     workers: int,
+    site_workers: int,
+    client_queries: int,
+    queue_wait: float,
+    trusted_proxies: tuple[str, ...],
+    isolation: str,
     max_request_bytes: int,
     worker_memory: int,
     service_allow: tuple[str, ...],
@@ -112,12 +156,22 @@ def command(
     if no_service and service_allow:
         raise CliError("--no-service and --service-allow contradict each other", exit_code=2)
     allowlist = () if no_service else (tuple(service_allow) or DEFAULTS.service_allowlist)
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise CliError(f"--trusted-proxy {proxy}: {exc}", exit_code=2) from exc
     settings = dataclasses.replace(
         DEFAULTS,
         base_url=base_url,
         query_timeout=timeout,
         max_rows=max_rows,
         workers=workers,
+        site_workers=site_workers,
+        client_queries=client_queries,
+        queue_wait=queue_wait,
+        trusted_proxies=tuple(trusted_proxies),
+        worker_isolation=isolation,
         max_request_bytes=max_request_bytes,
         service_allowlist=allowlist,
     )
@@ -202,13 +256,18 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        # Client identity is ours to decide (admission.client_identity, --trusted-proxy):
+        # uvicorn must not rewrite the peer address from X-Forwarded-For on its own.
+        proxy_headers=False,
     )
     server = _server(config, engine)
     shown = f"[{host}]" if ":" in host else host
     url = settings.base_url or f"http://{shown}:{port}/"
+    describe = getattr(engine, "describe_isolation", None)
+    workers = f"\n  workers: {describe()}" if describe else ""
     click.echo(
         f"twinning-kg: serving {release.path.name} ({release.manifest.get('triples', '?')} triples)\n"
-        f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql\n  stop with Ctrl-C",
+        f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql{workers}\n  stop with Ctrl-C",
         err=True,
     )
     server.run()

@@ -1,0 +1,206 @@
+"""Nobody locks everybody out: heavy queries from one client, huge queries to check,
+against the real server, while other clients (other loopback addresses: 127.0.0.2,
+127.0.0.3, ...) use the pages and `ASK {}`.
+
+The server runs `--workers 3` (a client may hold 2 of them) with one more worker reserved
+for the site's pages, a time limit of 6 s and the default queue wait of 1 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ServerProcess
+from sparql_support import client_from, serve, sparql_workers
+from twinning_kg.admission import client_identity
+
+CROSS_JOIN = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+TIMEOUT = 6.0
+PAGES = ("/", "/doc/place/kassel", "/ontology", "/audit", "/sparql?query=ASK%7B%7D")
+
+
+@pytest.fixture(scope="module")
+def busy(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = serve(site, tmp_path_factory.mktemp("logs"), "--timeout", str(TIMEOUT), "--workers", "3")
+    yield server
+    server.stop()
+
+
+def _fire(server: ServerProcess, address: str, count: int, headers: dict[str, str] | None = None) -> list:
+    """Send `count` cross joins at once from `address`; returns [(status, seconds, response)]."""
+    results: list = [None] * count
+    start = threading.Barrier(count)
+
+    def one(index: int) -> None:
+        with client_from(address) as client:
+            start.wait()
+            began = time.monotonic()
+            response = client.post(
+                server.url + "/sparql", data={"query": CROSS_JOIN}, headers=headers or {}
+            )
+            results[index] = (response.status_code, time.monotonic() - began, response)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return [threads, results]
+
+
+def _others_answer_quickly(server: ServerProcess, address: str) -> list[float]:
+    """Pages and ASK {} from another client, each timed; all must answer 200."""
+    times = []
+    with client_from(address, timeout=30) as client:
+        for _round in range(2):
+            for path in PAGES:
+                began = time.monotonic()
+                response = client.get(server.url + path, headers={"Accept": "text/html"})
+                times.append(time.monotonic() - began)
+                assert response.status_code == 200, (path, response.status_code, response.text[:200])
+    return times
+
+
+@pytest.mark.parametrize("count", [4, 20])
+def test_parallel_cross_joins_from_one_client_lock_nobody_out(busy: ServerProcess, count: int) -> None:
+    threads, results = _fire(busy, "127.0.0.2", count)
+    time.sleep(0.5)  # the heavy ones hold their workers now
+    times = _others_answer_quickly(busy, "127.0.0.3")
+    assert max(times) < 1.0, times  # pages and ASK {} of another client: at once, not after 6 s
+    for thread in threads:
+        thread.join(60)
+    statuses = sorted(status for status, _s, _r in results)
+    ran = [r for r in results if r[0] == 422]
+    refused = [r for r in results if r[0] == 429]
+    assert len(ran) == 2, statuses  # --client-queries 2: two ran to the time limit
+    assert len(refused) == count - 2, statuses
+    for _status, seconds, response in refused:
+        assert seconds < 2.5, seconds  # at once, or after the 1 s queue wait; not after 6 s
+        assert int(response.headers["retry-after"]) >= 1
+        assert "this client already runs 2 queries" in response.text or "within 1 s" in response.text
+    for _status, seconds, response in ran:
+        assert "time limit" in response.text and seconds >= TIMEOUT - 0.1
+
+
+def test_a_forged_x_forwarded_for_is_not_another_client(busy: ServerProcess) -> None:
+    """Without --trusted-proxy the header is the client's to write, so it names nobody."""
+    threads, results = _fire(busy, "127.0.0.4", 6, headers={"X-Forwarded-For": "198.51.100.7"})
+    for thread in threads:
+        thread.join(60)
+    assert sorted(r[0] for r in results) == [422, 422, 429, 429, 429, 429]
+
+
+def test_retry_after_says_when_a_slot_frees_up(busy: ServerProcess) -> None:
+    threads, results = _fire(busy, "127.0.0.5", 3)
+    for thread in threads:
+        thread.join(60)
+    (refused,) = [r for r in results if r[0] == 429]
+    # it waited 1 s behind queries with 6 s limits: a slot frees within about 5 s
+    assert 1 <= int(refused[2].headers["retry-after"]) <= TIMEOUT
+
+
+def test_checking_huge_queries_freezes_nobody(busy: ServerProcess) -> None:
+    """What froze the server for 17-100 s: 150 and 300 flat SERVICE clauses, nesting 2,000
+    deep. Each is answered within a bound while another client's ASK {} answers in < 1 s."""
+    service = "SERVICE <https://query.wikidata.org/sparql> { ?s ?p ?o } "
+    heavy = [
+        "SELECT * WHERE { " + service * 150 + "}",
+        "SELECT * WHERE { " + service * 300 + "}",
+        "SELECT * WHERE { " + "{ " * 2000 + "}" * 2000 + " }",
+        "ASK { FILTER(" + "(" * 2000 + "1" + ")" * 2000 + ") }",
+        # within the budget, as large as it allows: the guard's cost is linear and bounded
+        "SELECT * WHERE { VALUES ?x { " + " ".join(f"<urn:x:{i}>" for i in range(15_000)) + " } } LIMIT 1",
+    ]
+    with ThreadPoolExecutor(len(heavy)) as pool, client_from("127.0.0.7") as other:
+        started = time.monotonic()
+        futures = [
+            pool.submit(
+                lambda text, n: client_from(f"127.0.1.{n}").post(busy.url + "/sparql", data={"query": text}),
+                text,
+                n,
+            )
+            for n, text in enumerate(heavy)
+        ]
+        asks = []
+        while not all(f.done() for f in futures):
+            began = time.monotonic()
+            assert other.get(busy.url + "/sparql", params={"query": "ASK {}"}).status_code == 200
+            asks.append(time.monotonic() - began)
+            time.sleep(0.05)
+        answered = time.monotonic() - started
+        responses = [f.result() for f in futures]
+    assert [r.status_code for r in responses] == [422, 422, 422, 422, 200], [r.text[:200] for r in responses]
+    assert "more than 10 SERVICE clauses" in responses[0].text
+    assert "nests deeper than 100 levels" in responses[2].text
+    assert answered < 5, answered  # all of them; rdflib's guard took 17 s for the first alone
+    assert max(asks, default=0) < 1.0, asks
+
+
+def test_the_site_keeps_its_own_worker(busy: ServerProcess) -> None:
+    """Three clients saturate the public lane; the pages still answer from the site's worker."""
+    fired = [_fire(busy, f"127.0.2.{n}", 2) for n in range(2)]
+    time.sleep(0.5)
+    with client_from("127.0.2.9") as other:
+        blocked = other.post(busy.url + "/sparql", data={"query": "ASK {}"})
+        began = time.monotonic()
+        page = other.get(busy.url + "/doc/place/kassel", headers={"Accept": "text/html"})
+        seconds = time.monotonic() - began
+    assert blocked.status_code in (200, 429)  # one public worker may be free, or none
+    assert page.status_code == 200 and seconds < 1.0, seconds
+    for threads, _results in fired:
+        for thread in threads:
+            thread.join(60)
+    assert len(sparql_workers(busy.proc.pid)) == 4  # 3 public + 1 site, replaced after the kills
+
+
+# ------------------------------------------------------------------ who is a client
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "trusted", "client"),
+    [
+        ("203.0.113.5", None, (), "203.0.113.5"),
+        ("203.0.113.5", "198.51.100.7", (), "203.0.113.5"),  # not from a trusted proxy
+        ("10.0.0.2", "198.51.100.7", ("10.0.0.0/8",), "198.51.100.7"),
+        ("10.0.0.2", "198.51.100.7, 10.0.0.9", ("10.0.0.0/8",), "198.51.100.7"),  # two proxies
+        ("10.0.0.2", "192.0.2.1, 198.51.100.7", ("10.0.0.0/8",), "198.51.100.7"),  # forged left part
+        ("10.0.0.2", "not-an-ip, 198.51.100.7", ("10.0.0.0/8",), "198.51.100.7"),
+        ("10.0.0.2", "198.51.100.7, garbage", ("10.0.0.0/8",), "10.0.0.2"),
+        ("10.0.0.2", "10.0.0.3", ("10.0.0.0/8",), "10.0.0.2"),  # only proxies: the peer
+        ("::1", "2001:db8::1", ("::1",), "2001:db8::1"),
+    ],
+)
+def test_client_identity(peer: str, header: str | None, trusted: tuple[str, ...], client: str) -> None:
+    assert client_identity(peer, header, trusted) == client
+
+
+def test_a_trusted_proxy_makes_forwarded_clients_distinct(site: Path, tmp_path: Path) -> None:
+    options = ("--timeout", "4", "--workers", "3", "--trusted-proxy", "127.0.0.0/8", "--queue-wait", "0")
+    server = serve(site, tmp_path, *options)
+    try:
+        fired = [
+            _fire(server, "127.0.0.2", 2, headers={"X-Forwarded-For": f"198.51.100.{n}"}) for n in (1, 2)
+        ]
+        for threads, _results in fired:
+            for thread in threads:
+                thread.join(60)
+        statuses = sorted(r[0] for _threads, results in fired for r in results)
+        # each forwarded client may hold 2, but 3 workers in all: three ran, one was refused
+        assert statuses == [422, 422, 422, 429], statuses
+    finally:
+        server.stop()
+
+
+def test_busy_answers_are_never_5xx(busy: ServerProcess) -> None:
+    threads, results = _fire(busy, "127.0.3.1", 12)
+    with httpx.Client(timeout=30) as plain:
+        for _ in range(5):
+            assert plain.get(busy.url + "/sparql", params={"query": "ASK {}"}).status_code < 500
+    for thread in threads:
+        thread.join(60)
+    assert all(status < 500 for status, _s, _r in results)
