@@ -12,9 +12,10 @@ The rules:
   (`Settings.client_queries`, never more than `workers - 1`, so one client always leaves
   a worker to the others) and has at most `per_client_waiting` more requests waiting.
 - A request that cannot have a worker now waits at most `wait` seconds
-  (`Settings.queue_wait`), in arrival order; beyond the waiting limits, or after the
-  wait, it is refused with 429 and a Retry-After that says when a slot frees up at the
-  latest (the earliest time limit of the queries it waits behind).
+  (`Settings.queue_wait`), in arrival order; beyond the waiting limits (per client, and
+  `max_waiting` per lane), or after the wait, it is refused with 429 and a Retry-After
+  that says when a slot frees up at the latest (the earliest time limit of the queries
+  it waits behind). Page queries wait up to the time limit, `max_waiting` at most.
 
 Everything here runs on the event loop (no locks); slots are whatever the engine hands
 in (`WorkerPoolEngine` workers, or plain tokens for `RemoteEngine`) with a `lane`.
@@ -76,8 +77,9 @@ class Lanes:
         self.time_limit = float(time_limit)
         self._idle: dict[str, list[Any]] = {PUBLIC: [], SITE: []}
         self._held: Counter[str] = Counter()
-        self._waiting: Counter[str] = Counter()
+        self._waiting: Counter[str] = Counter()  # per client
         self._waiters: deque[_Waiter] = deque()
+        self._queued = {PUBLIC: 0, SITE: 0}  # waiters per lane asked for
         self._busy: dict[Any, tuple[str | None, float]] = {}  # slot -> (client, time limit ends)
 
     # -- slots come and go
@@ -112,21 +114,26 @@ class Lanes:
         slot = self._take(client)
         if slot is not None:
             return slot
-        if client is not None:
-            if self._held[client] >= self.per_client and self._waiting[client] >= self.per_client_waiting:
-                raise Saturated(
-                    f"this client already runs {self._held[client]} queries and has "
-                    f"{self._waiting[client]} waiting, the most this endpoint allows at once; "
-                    "send the next one when one of them has finished",
-                    self._retry_after(client),
-                )
-            if len(self._waiters) >= self.max_waiting:
-                raise Saturated(
-                    "every query worker is busy and the queue is full; try again shortly",
-                    self._retry_after(None),
-                )
+        if (
+            client is not None
+            and self._held[client] >= self.per_client
+            and self._waiting[client] >= self.per_client_waiting
+        ):
+            raise Saturated(
+                f"this client already runs {self._held[client]} queries and has "
+                f"{self._waiting[client]} waiting, the most this endpoint allows at once; "
+                "send the next one when one of them has finished",
+                self._retry_after(client),
+            )
+        lane = SITE if client is None else PUBLIC
+        if self._queued[lane] >= self.max_waiting:
+            raise Saturated(
+                "every query worker is busy and the queue is full; try again shortly",
+                self._retry_after(client),
+            )
         waiter = _Waiter(client)
         self._waiters.append(waiter)
+        self._queued[lane] += 1
         if client is not None:
             self._waiting[client] += 1
         wait = self.wait if client is not None else self.site_wait
@@ -143,6 +150,7 @@ class Lanes:
                 self.release(waiter.future.result())
             raise
         finally:
+            self._queued[lane] -= 1
             if client is not None:
                 self._waiting[client] -= 1
                 if self._waiting[client] <= 0:

@@ -6,6 +6,7 @@ base IRI, limits or allow-list without touching globals.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.base_iri.endswith("/"):
             raise ValueError(f"base IRI must end with '/': {self.base_iri}")
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names a bad entry
         if self.worker_isolation not in ("auto", "namespace", "seccomp"):
             raise ValueError(f"worker isolation must be auto, namespace or seccomp: {self.worker_isolation}")
 

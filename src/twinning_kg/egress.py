@@ -155,6 +155,8 @@ class EgressProxy:
                     return 413, "text/plain", b"the federated sub-query is too large\n", "request too large"
             elif isinstance(event, h11.EndOfMessage):
                 break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError("the worker closed the connection mid-request")
         assert request is not None
         match = _TARGET.match(request.target)
         index = int(match.group(1)) if match else -1

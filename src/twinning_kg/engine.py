@@ -192,7 +192,9 @@ class _Guard:
     def __init__(self, config: WorkerConfig, federation: str | None) -> None:
         self.config = config
         self.federation_refusal = federation  # None: SERVICE to the allow-list works
-        self.cache: OrderedDict[str, query_guard.QueryInfo | query_guard.GuardError] = OrderedDict()
+        # query -> QueryInfo, or (status, message) of a refusal (a fresh GuardError is raised
+        # each time: re-raising one exception object would grow its traceback forever)
+        self.cache: OrderedDict[str, query_guard.QueryInfo | tuple[int, str]] = OrderedDict()
 
     def check(self, query: str) -> query_guard.QueryInfo:
         verdict = self.cache.get(query)
@@ -202,15 +204,15 @@ class _Guard:
                     query, self.config.allowlist, base_iri=self.config.base_iri, budget=self.config.budget
                 )
             except query_guard.GuardError as exc:
-                verdict = exc
+                verdict = (exc.status, exc.message)
             if len(query) <= GUARD_CACHE_CHARS:
                 self.cache[query] = verdict
                 if len(self.cache) > GUARD_CACHE_SIZE:
                     self.cache.popitem(last=False)
         else:
             self.cache.move_to_end(query)
-        if isinstance(verdict, query_guard.GuardError):
-            raise verdict
+        if isinstance(verdict, tuple):
+            raise query_guard.GuardError(*verdict)
         if verdict.services and self.federation_refusal:
             raise query_guard.GuardError(403, self.federation_refusal)
         return verdict
