@@ -8,7 +8,7 @@ The rules:
   server's own page queries (`/`, `/doc/…`, `/ontology`, `/audit`: requests without a
   client); they may also borrow an idle public worker. The *public* lane
   (`Settings.workers`) runs `/sparql`.
-- One client (see `client_identity`) holds at most `per_client` public workers at once
+- One client holds at most `per_client` public workers at once
   (`Settings.client_queries`, never more than `workers - 1`, so one client always leaves
   a worker to the others) and has at most `per_client_waiting` more requests waiting.
 - A request that cannot have a worker now waits at most `wait` seconds
@@ -16,6 +16,11 @@ The rules:
   `max_waiting` per lane), or after the wait, it is refused with 429 and a Retry-After
   that says when a slot frees up at the latest (the earliest time limit of the queries
   it waits behind). Page queries wait up to the time limit, `max_waiting` at most.
+
+A client is the address in the request's ASGI scope: the peer, or, when the peer is one
+of `--trusted-proxy`, the nearest untrusted address of X-Forwarded-For read from the
+right (uvicorn's ProxyHeadersMiddleware, configured with exactly those proxies; never
+from a header a client wrote itself). The access log shows the same address.
 
 Everything here runs on the event loop (no locks); slots are whatever the engine hands
 in (`WorkerPoolEngine` workers, or plain tokens for `RemoteEngine`) with a `lane`.
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import math
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -206,42 +210,3 @@ class Lanes:
             "waiting": len(self._waiters),
             "clients": dict(self._held),
         }
-
-
-def client_identity(peer: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str:
-    """Who a request comes from: the peer address, or, when the peer is a trusted proxy,
-    the nearest untrusted address of X-Forwarded-For (read right to left, as each proxy
-    appends the address it saw). An unparsable header falls back to the peer: a client
-    must not pick its identity by writing a header."""
-    peer = peer or "-"
-    networks = _networks(tuple(trusted))
-    if not networks or not forwarded_for or not _in(peer, networks):
-        return peer
-    for hop in reversed(forwarded_for.split(",")):
-        hop = hop.strip()
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return peer
-        if not _in(hop, networks):
-            return hop
-    return peer
-
-
-_NETWORK_CACHE: dict[tuple[str, ...], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = {}
-
-
-def _networks(trusted: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    cached = _NETWORK_CACHE.get(trusted)
-    if cached is None:
-        cached = tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
-        _NETWORK_CACHE[trusted] = cached
-    return cached
-
-
-def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)

@@ -50,7 +50,7 @@ class Settings:
     site_workers: int = 1
     # Admission (twinning_kg.admission): queries one client may run at once (at most
     # workers - 1) and have waiting; how long a request may wait for a worker before 429;
-    # how many may wait in all. Client = peer address, or X-Forwarded-For's nearest
+    # how many may wait per lane. Client = peer address, or X-Forwarded-For's nearest
     # untrusted hop when the peer is one of `trusted_proxies` (addresses or networks).
     client_queries: int = 2
     client_waiting: int = 8

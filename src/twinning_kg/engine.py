@@ -101,7 +101,7 @@ class QueryRequest:
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()
     accept: str = "*/*"  # raw Accept header; the engine picks the result format
-    # Who asks (`admission.client_identity`): /sparql sets it; None is the site itself
+    # Who asks (the client address, see `admission`): /sparql sets it; None is the site itself
     # (its page queries), which runs in the reserved site lane.
     client: str | None = None
 

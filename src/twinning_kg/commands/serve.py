@@ -256,9 +256,11 @@ def _run(settings: Settings, release: Release, engine: Any, host: str, port: int
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
-        # Client identity is ours to decide (admission.client_identity, --trusted-proxy):
-        # uvicorn must not rewrite the peer address from X-Forwarded-For on its own.
-        proxy_headers=False,
+        # Who a client is (admission, access log): X-Forwarded-For and X-Forwarded-Proto
+        # count only from --trusted-proxy; without one, only the peer address (uvicorn
+        # would otherwise trust 127.0.0.1 by default).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
     server = _server(config, engine)
     shown = f"[{host}]" if ":" in host else host

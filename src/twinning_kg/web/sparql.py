@@ -15,8 +15,8 @@ limits (time, rows, query complexity, memory, a crashed worker) 422, busy 429 wi
 Retry-After, failing federated service 424. Nothing a client sends yields a 5xx; the one
 5xx is 503 while the server is shutting down.
 
-Each query carries its client's identity (`admission.client_identity`: the peer
-address, or X-Forwarded-For from a trusted proxy), which admission counts per client.
+Each query carries its client's address (the peer, or X-Forwarded-For from a
+`--trusted-proxy`, see `admission`), which admission counts per client.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from twinning_kg.admission import client_identity
 from twinning_kg.config import DEFAULT_BASE_IRI
 from twinning_kg.engine import QueryError, QueryRequest, graph_uris
 from twinning_kg.result_formats import best_match
@@ -261,11 +260,8 @@ def make_router(ctx: AppContext) -> APIRouter:
                 default_graph_uris=graph_uris(v for k, v in params if k == "default-graph-uri"),
                 named_graph_uris=graph_uris(v for k, v in params if k == "named-graph-uri"),
                 accept=request.headers.get("accept") or "*/*",
-                client=client_identity(
-                    request.client.host if request.client else None,
-                    request.headers.get("x-forwarded-for"),
-                    ctx.settings.trusted_proxies,
-                ),
+                # the peer, or X-Forwarded-For from a --trusted-proxy (uvicorn applied it)
+                client=request.client.host if request.client else "-",
             )
         except ProtocolError as exc:
             return error_response(exc.status, exc.message)
