@@ -268,3 +268,12 @@ def client_from(address: str, timeout: float = 60) -> httpx.Client:
     """An HTTP client whose connections come from `address` (any 127.x.y.z works on Linux's
     loopback), so one test can act as several clients to the server's admission control."""
     return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=timeout)
+
+
+def unisolated_worker_main(conn: Any, config: Any) -> None:
+    """A query worker on a host that allows neither a network namespace nor seccomp."""
+    from twinning_kg import engine, sandbox
+
+    sandbox._new_network_namespace = lambda: "unshare: Operation not permitted (simulated)"  # type: ignore[assignment]
+    sandbox._seccomp_no_network = lambda: "libseccomp not found (simulated)"  # type: ignore[assignment]
+    engine._worker_main(conn, config)

@@ -10,6 +10,7 @@ SERVICE) run the whole attack battery, and still nothing arrives.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from sparql_support import (
     serve,
     spellings,
     unguarded_worker_main,
+    unisolated_worker_main,
 )
 from twinning_kg.config import Settings
 from twinning_kg.egress import EgressProxy
@@ -343,3 +345,42 @@ def test_the_proxy_calls_only_listed_urls_with_only_what_a_query_needs(
         big = client.post("/1", content=b"SELECT * {}")  # 10,000 rows: more than 50,000 bytes
         assert big.status_code == 502 and "exceeds 50000 bytes" in big.text
     assert len(stub.requests) == before + 2
+
+
+class UnisolatedEngine(WorkerPoolEngine):
+    """Workers on a host that allows neither a namespace nor seccomp (simulated in the worker)."""
+
+    worker_target = staticmethod(unisolated_worker_main)
+
+
+def test_without_any_isolation_federation_is_refused_and_an_error_logged(
+    site: Path, stub: StubEndpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(service_allowlist=(stub.url,), query_timeout=10, workers=1, site_workers=0)
+    with caplog.at_level(logging.ERROR, logger="twinning_kg.engine"):
+        engine = UnisolatedEngine(site / "store", settings)
+    try:
+        assert (engine.isolation, engine.federation) == ("none", False)
+        assert engine.describe_isolation() == "NOT isolated; federation off"
+        assert "NOT isolated from the network" in caplog.text
+        before = len(stub.requests)
+
+        async def federated() -> QueryError | None:
+            try:
+                await engine.execute(QueryRequest(f"SELECT * {{ SERVICE <{stub.url}> {{ ?s ?p ?o }} }}"))
+            except QueryError as exc:
+                return exc
+            return None
+
+        refused = asyncio.run(federated())
+        assert refused is not None and refused.status == 403
+        assert "federated queries (SERVICE) are disabled" in refused.message
+        assert len(stub.requests) == before
+    finally:
+        engine.shutdown()
+
+
+def test_isolation_namespace_refuses_to_start_without_one(site: Path) -> None:
+    settings = Settings(workers=1, site_workers=0, worker_isolation="namespace")
+    with pytest.raises(RuntimeError, match="cannot get a network namespace"):
+        UnisolatedEngine(site / "store", settings)
