@@ -421,6 +421,11 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
                 str(ours_port),
                 "--max-rows",
                 "100000",
+                # The load generator is one client: it runs --client-queries at once and the
+                # rest queue. A long queue wait keeps them queued instead of answering 429 after
+                # 1 s, so the figures are the server's capacity, not the per-client limit.
+                "--queue-wait",
+                "300",
             ],
             lambda q: f"http://127.0.0.1:{ours_port}/sparql?" + urllib.parse.urlencode({"query": q}),
             OUT / f"{name}-twinning-kg.log",

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import ROOT, ServerProcess, run_cli
-from sparql_support import sparql_workers
+from sparql_support import children, sparql_workers
 
 
 def _home(tmp_path: Path) -> Path:
@@ -34,7 +34,11 @@ def test_serve_builds_a_missing_release_then_serves_and_stops_cleanly(tmp_path: 
     try:
         assert (graph / "manifest.json").is_file(), "the release was built first"
         workers = sparql_workers(server.proc.pid)
-        assert len(workers) == 2
+        assert len(workers) == 4  # 3 for /sparql, 1 reserved for the pages
+        # each worker in a network namespace of its own (none shared, not ours)
+        namespaces = {os.readlink(f"/proc/{pid}/ns/net") for pid in workers}
+        assert len(namespaces) == 4 and os.readlink("/proc/self/ns/net") not in namespaces
+        assert not any(children(pid) for pid in workers)  # the relays are threads: nothing to orphan
         response = httpx.get(server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"}, timeout=30)
         assert response.status_code == 200
         assert "<boolean>true</boolean>" in response.text

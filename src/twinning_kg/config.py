@@ -6,11 +6,14 @@ base IRI, limits or allow-list without touching globals.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from twinning_kg.query_syntax import Budget
 
 DEFAULT_BASE_IRI = "https://w3id.org/twinning-kg/"
 WIKIDATA_QUERY_SERVICE = "https://query.wikidata.org/sparql"
@@ -50,7 +53,25 @@ class Settings:
     query_timeout: float = 30.0
     max_rows: int = 10_000
     max_request_bytes: int = 1_000_000
-    workers: int = 2
+    # Query workers (twinning_kg.engine): the public lane answers /sparql, the site lane
+    # only the server's own page queries, so pages keep capacity whatever /sparql does.
+    workers: int = 3
+    site_workers: int = 1
+    # Admission (twinning_kg.admission): queries one client may run at once (at most
+    # workers - 1) and have waiting; how long a request may wait for a worker before 429;
+    # how many may wait per lane. Client = peer address, or X-Forwarded-For's nearest
+    # untrusted hop when the peer is one of `trusted_proxies` (addresses or networks).
+    client_queries: int = 2
+    client_waiting: int = 8
+    queue_wait: float = 1.0
+    max_waiting: int = 64
+    trusted_proxies: tuple[str, ...] = ()
+    # What the guard reads (twinning_kg.query_syntax.Budget); beyond it a query is refused
+    # with 422 at once, before it reaches the engine.
+    max_query_chars: int = 200_000
+    max_query_tokens: int = 20_000
+    max_query_depth: int = 100
+    max_service_clauses: int = 10
     service_allowlist: tuple[str, ...] = (WIKIDATA_QUERY_SERVICE,)
     # Who answers for this deployment (the catalog's dcat:contactPoint); unset parts keep
     # publication/catalog.ttl's default: a contact page this server serves (/about).
@@ -80,6 +101,12 @@ class Settings:
     # Host names (optionally with a leading `*.` wildcard) the server answers to; empty:
     # any. Absolute URLs are never built from the Host header either way (see base_url).
     allowed_hosts: tuple[str, ...] = ()
+    # Largest answer the egress proxy accepts from an allow-listed service.
+    service_max_bytes: int = 16 * 1024 * 1024
+    # Network isolation of the query workers (twinning_kg.sandbox): "auto" = a network
+    # namespace if the host allows one, else a seccomp filter; "namespace" = refuse to
+    # start without one; "seccomp" = never create namespaces (federation is then off).
+    worker_isolation: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.base_iri.endswith("/"):
@@ -95,6 +122,20 @@ class Settings:
                 raise ValueError(f"contact URL must be an absolute http(s) URL: {url!r}")
         if not 0 < self.max_url_bytes <= MAX_PARSABLE_URL:
             raise ValueError(f"max_url_bytes must be between 1 and {MAX_PARSABLE_URL}: {self.max_url_bytes}")
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names a bad entry
+        if self.worker_isolation not in ("auto", "namespace", "seccomp"):
+            raise ValueError(f"worker isolation must be auto, namespace or seccomp: {self.worker_isolation}")
+
+    @property
+    def query_budget(self) -> Budget:
+        """The guard's complexity budget (see query_syntax.Budget)."""
+        return Budget(
+            max_chars=self.max_query_chars,
+            max_tokens=self.max_query_tokens,
+            max_depth=self.max_query_depth,
+            max_services=self.max_service_clauses,
+        )
 
     @property
     def ontology_dir(self) -> Path:

@@ -6,15 +6,28 @@ threads because pyoxigraph cannot cancel a running query: the only way to enforc
 time limit (and to leave no runaway work eating a core) is to kill the worker that
 overran and start a fresh one. The event loop never evaluates anything; it waits on
 the workers' pipes itself (`loop.add_reader`, no thread hop), reading replies without
-ever blocking, so one slow query never stalls other clients; and when
-every worker is busy the pool grows (up to twice its size) rather than queueing quick
-queries behind slow ones.
+ever blocking, so one slow query never stalls other clients.
 
-Results are serialised in the worker by pyoxigraph's native writers. The row cap is
-checked without a Python loop over solutions: SELECT results are first written as
-SPARQL TSV (one line per row, newlines inside literals are escaped) into a writer that
-stops the serialiser as soon as the cap is passed; within the cap the TSV is parsed
-back natively and re-serialised in the negotiated format.
+Inside a worker, in this order, each under the query's time limit (a worker that
+overruns is killed, whatever it was doing):
+1. the guard (`query_guard.check`, a linear reader of the whole query with a complexity
+   budget): syntax errors 400, updates and SERVICE outside the allow-list 403, over
+   budget 422. It runs here, off the server's event loop and out of its process, so
+   checking a query can never freeze the server; a small cache spares repeated queries;
+2. SERVICE targets the guard accepted are rewritten to the relay of the worker's own
+   network namespace (`sandbox`), which leads to the egress proxy (`egress`): the
+   worker itself can reach no network, so a query the guard misread calls nothing;
+3. evaluation by pyoxigraph, and serialisation by its native writers.
+
+Who gets a worker is decided by `admission.Lanes`: the site's own pages have a lane of
+their own, one client holds at most a few workers at once, and a request that cannot
+get one within `queue_wait` gets 429 with Retry-After at once instead of after the
+time limit.
+
+The row cap is checked without a Python loop over solutions: SELECT results are first
+written as SPARQL TSV (one line per row, newlines inside literals are escaped) into a
+writer that stops the serialiser as soon as the cap is passed; within the cap the TSV
+is parsed back natively and re-serialised in the negotiated format.
 
 Why not rdflib-endpoint's execution path: it evaluates with rdflib on the event loop
 (one slow query blocks everybody, no time limit), ignores `default-graph-uri`, and
@@ -26,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -37,17 +49,30 @@ import struct
 import sys
 import threading
 import types
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from twinning_kg import query_guard
+from twinning_kg import query_guard, sandbox
+from twinning_kg.admission import PUBLIC, SITE, Lanes, Saturated
 from twinning_kg.config import Settings
-from twinning_kg.result_formats import FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS, Choice, negotiate
+from twinning_kg.query_syntax import Budget
+from twinning_kg.result_formats import (
+    FALLBACK_GRAPH_MEDIA_TYPE,
+    GRAPH_FORMATS,
+    Choice,
+    negotiate,
+    without_xml,
+    xml_forbidden,
+    xml_refusal,
+)
 
 START_TIMEOUT = 60.0  # seconds a worker may take to open the store
 DEFAULT_WORKER_MEMORY_MB = 2048  # heap cap per worker; a query needing more is stopped
+GUARD_CACHE_SIZE = 256  # verdicts kept per worker (queries up to GUARD_CACHE_CHARS)
+GUARD_CACHE_CHARS = 4096
 
 log = logging.getLogger("twinning_kg.engine")
 
@@ -55,15 +80,19 @@ log = logging.getLogger("twinning_kg.engine")
 # metadata (the reply tuple without the body), then the body bytes as they are.
 _REPLY_HEADER = struct.Struct("!QQ")
 _READ_CHUNK = 1 << 20
+# Signals that mean the process itself faulted (a bug of the engine), not a limit we set.
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
 
 
 class QueryError(Exception):
-    """A query that cannot be answered; `status` is the HTTP status, `message` says why."""
+    """A query that cannot be answered; `status` is the HTTP status, `message` says why;
+    `retry_after` (seconds) goes into the Retry-After header of a 429/503."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -72,6 +101,9 @@ class QueryRequest:
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()
     accept: str = "*/*"  # raw Accept header; the engine picks the result format
+    # Who asks (the client address, see `admission`): /sparql sets it; None is the site itself
+    # (its page queries), which runs in the reserved site lane.
+    client: str | None = None
 
 
 @dataclass
@@ -88,15 +120,33 @@ class QueryEngine(Protocol):
     async def close(self) -> None: ...
 
 
-def guard(request: QueryRequest, settings: Settings) -> query_guard.QueryInfo:
-    """Run the query guard, turning its refusal into a QueryError (shared by all engines)."""
-    try:
-        return query_guard.check(request.query, settings.service_allowlist, base_iri=settings.base_iri)
-    except query_guard.GuardError as exc:
-        raise QueryError(exc.status, exc.message) from exc
+def time_limit_error(timeout: float) -> QueryError:
+    return QueryError(
+        422,
+        f"the query ran longer than the time limit of {timeout:g} s and was stopped; "
+        "narrow it down (LIMIT, more specific patterns) or download the dumps",
+    )
+
+
+def busy_error(exc: Saturated) -> QueryError:
+    return QueryError(429, exc.message, retry_after=exc.retry_after)
 
 
 # --------------------------------------------------------------------------- worker side
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker is started with (pickled to the spawned process)."""
+
+    store_path: str
+    max_rows: int
+    memory_mb: int
+    isolation: str  # Settings.worker_isolation
+    egress_socket: str | None  # the egress proxy's socket when federation is wanted
+    allowlist: tuple[str, ...]
+    base_iri: str
+    budget: Budget
 
 
 class _RowCapExceeded(Exception):
@@ -127,13 +177,6 @@ class _CappedWriter:
         return b"".join(self.chunks)
 
 
-def _set_parent_death_signal() -> None:
-    """Linux: die with the server even if it is SIGKILLed (no orphaned workers)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _limit_memory(megabytes: int) -> None:
     """Cap the worker's heap (RLIMIT_DATA): a query that needs more aborts its own process
     instead of pushing the machine into swap. The store's memory-mapped files do not count."""
@@ -143,26 +186,79 @@ def _limit_memory(megabytes: int) -> None:
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def _worker_main(conn: Any, store_path: str, max_rows: int, memory_mb: int = 0) -> None:
-    """Worker process: open the store read-only, answer jobs until the pipe closes."""
-    _set_parent_death_signal()
+class _Guard:
+    """The guard as a worker runs it: verdicts of short queries cached (pages repeat theirs)."""
+
+    def __init__(self, config: WorkerConfig, federation: str | None) -> None:
+        self.config = config
+        self.federation_refusal = federation  # None: SERVICE to the allow-list works
+        # query -> QueryInfo, or (status, message) of a refusal (a fresh GuardError is raised
+        # each time: re-raising one exception object would grow its traceback forever)
+        self.cache: OrderedDict[str, query_guard.QueryInfo | tuple[int, str]] = OrderedDict()
+
+    def check(self, query: str) -> query_guard.QueryInfo:
+        verdict = self.cache.get(query)
+        if verdict is None:
+            try:
+                verdict = query_guard.check(
+                    query, self.config.allowlist, base_iri=self.config.base_iri, budget=self.config.budget
+                )
+            except query_guard.GuardError as exc:
+                verdict = (exc.status, exc.message)
+            if len(query) <= GUARD_CACHE_CHARS:
+                self.cache[query] = verdict
+                if len(self.cache) > GUARD_CACHE_SIZE:
+                    self.cache.popitem(last=False)
+        else:
+            self.cache.move_to_end(query)
+        if isinstance(verdict, tuple):
+            raise query_guard.GuardError(*verdict)
+        if verdict.services and self.federation_refusal:
+            raise query_guard.GuardError(403, self.federation_refusal)
+        return verdict
+
+    def route(self, iri: str) -> str:
+        return sandbox.relay_url(self.config.allowlist.index(iri))
+
+
+def _federation_refusal(level: str, config: WorkerConfig) -> str | None:
+    if not config.allowlist:
+        return None  # the guard refuses every SERVICE itself
+    if level == "namespace" and config.egress_socket:
+        return None
+    return (
+        "federated queries (SERVICE) are disabled on this server: its query workers cannot be "
+        "isolated from the network on this host, and without that isolation no SERVICE call is made"
+    )
+
+
+def _worker_main(conn: Any, config: WorkerConfig) -> None:
+    """Worker process: isolate, open the store read-only, answer jobs until the pipe closes."""
+    sandbox.set_parent_death_signal()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    _limit_memory(memory_mb)
+    relay_to = config.egress_socket if config.allowlist else None
+    try:
+        level, detail = sandbox.isolate(config.isolation, relay_to)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a message
+        conn.send(("error", 0, f"cannot isolate the worker: {exc}"))
+        return
+    _limit_memory(config.memory_mb)
     try:
         import pyoxigraph
 
-        store = pyoxigraph.Store.read_only(store_path)
+        store = pyoxigraph.Store.read_only(config.store_path)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a message
-        conn.send(("error", 0, f"cannot open the store {store_path}: {exc}"))
+        conn.send(("error", 0, f"cannot open the store {config.store_path}: {exc}"))
         return
-    conn.send(("ready", os.getpid(), ""))
+    guard = _Guard(config, _federation_refusal(level, config))
+    conn.send(("ready", os.getpid(), f"{level}|{detail}"))
     while True:
         try:
             job = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            reply = _run_job(pyoxigraph, store, job, max_rows)
+            reply = _run_job(pyoxigraph, store, job, config.max_rows, guard)
         except Exception as exc:  # noqa: BLE001 - never let a worker die on a bad query
             reply = ("error", 400, f"query failed: {exc}")
         try:
@@ -182,46 +278,63 @@ def _send_reply(fd: int, reply: tuple) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _run_job(ox: Any, store: Any, job: dict[str, Any], max_rows: int) -> tuple:
+def _run_job(ox: Any, store: Any, job: dict[str, Any], max_rows: int, guard: _Guard) -> tuple:
+    try:
+        info = guard.check(job["query"])
+    except query_guard.GuardError as exc:
+        return ("error", exc.status, exc.message)
     kwargs: dict[str, Any] = {}
     try:
         if job["default_graphs"] or job["named_graphs"]:
             # SPARQL 1.1 Protocol §2.1.4: a protocol dataset replaces the query's.
             kwargs["default_graph"] = [ox.NamedNode(u) for u in job["default_graphs"]]
             kwargs["named_graphs"] = [ox.NamedNode(u) for u in job["named_graphs"]]
-        elif job["union"]:
+        elif job["union"] and not info.has_dataset_clause:
             kwargs["use_default_graph_as_union"] = True
     except ValueError as exc:
         return ("error", 400, f"invalid graph IRI in default-graph-uri/named-graph-uri: {exc}")
+    query = info.routed(guard.route)  # exactly what the guard read (see QueryInfo.routed)
+    federated = bool(info.services)
     try:
-        result = store.query(job["query"], base_iri=job["base_iri"], **kwargs)
+        result = store.query(query, base_iri=job["base_iri"], **kwargs)
     except SyntaxError as exc:
-        return ("error", 400, f"SPARQL syntax error: {exc}")
+        return ("error", 400, f"SPARQL syntax error: {_unroute(str(exc), guard)}")
     except OSError as exc:
-        return _evaluation_error(job, exc)
+        return _evaluation_error(info, exc, guard)
     try:
         if isinstance(result, ox.QueryBoolean):
             choice = negotiate("ASK", job["accept"])
             body = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
-            return ("ok", "ASK", choice.content_type, body)
+            return ("ok", "ASK", choice.content_type, federated, body)
         if isinstance(result, ox.QuerySolutions):
-            return _solutions(ox, result, job["accept"], max_rows)
-        return _triples(ox, result, job, max_rows)
+            return _solutions(ox, result, job["accept"], max_rows, federated)
+        return _triples(ox, result, info.form, job["accept"], max_rows, federated)
     except OSError as exc:
-        return _evaluation_error(job, exc)
+        return _evaluation_error(info, exc, guard)
 
 
-def _evaluation_error(job: dict[str, Any], exc: Exception) -> tuple:
-    if job["services"]:
+def _unroute(message: str, guard: _Guard) -> str:
+    """Put the allow-listed IRIs back where the engine's message names a relay URL."""
+    for index, iri in enumerate(guard.config.allowlist):
+        message = message.replace(sandbox.relay_url(index), iri)
+    return message
+
+
+def _evaluation_error(info: query_guard.QueryInfo, exc: Exception, guard: _Guard) -> tuple:
+    if info.services:
         # Our data is local and read-only: an I/O error while a SERVICE is involved is
         # the remote service failing. 424 Failed Dependency (RFC 4918 §11.4) says the
         # query was fine but depended on something that failed; not a fault of ours (5xx).
-        services = ", ".join(f"<{s}>" for s in job["services"])
-        return ("error", 424, f"the federated service {services} could not be queried: {exc}")
+        services = ", ".join(f"<{s}>" for s in dict.fromkeys(info.services))
+        return (
+            "error",
+            424,
+            f"the federated service {services} could not be queried: {_unroute(str(exc), guard)}",
+        )
     return ("error", 400, f"query evaluation failed: {exc}")
 
 
-def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int) -> tuple:
+def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int, federated: bool) -> tuple:
     choice = negotiate("SELECT", accept)
     writer = _CappedWriter(max_rows + 1)  # + the header line
     try:
@@ -233,15 +346,22 @@ def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int) -> tuple:
         return ("error", 422, _row_cap_message(max_rows))
     tsv = writer.getvalue()
     if choice.format == "TSV":
-        return ("ok", "SELECT", choice.content_type, tsv)
+        return ("ok", "SELECT", choice.content_type, federated, tsv)
     again = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
     body = again.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
-    return ("ok", "SELECT", choice.content_type, body)
+    if choice.format == "XML" and (character := xml_forbidden(body)):
+        other = without_xml("SELECT", accept)
+        if other is None:
+            return ("error", 406, xml_refusal(character, "SELECT"))
+        choice = other
+        again = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
+        body = again.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+    return ("ok", "SELECT", choice.content_type, federated, body)
 
 
-def _triples(ox: Any, triples: Any, job: dict[str, Any], max_rows: int) -> tuple:
-    form = job["form"] if job["form"] in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"
-    choice = negotiate(form, job["accept"])
+def _triples(ox: Any, triples: Any, form: str, accept: str, max_rows: int, federated: bool) -> tuple:
+    form = form if form in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"
+    choice = negotiate(form, accept)
     collected = []
     for triple in triples:
         collected.append(triple)
@@ -252,10 +372,15 @@ def _triples(ox: Any, triples: Any, job: dict[str, Any], max_rows: int) -> tuple
     except (ValueError, OSError) as exc:
         if choice.explicit:
             return ("error", 406, f"this result cannot be written as {choice.media_type}: {exc}")
-        fallback = Choice(FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS[FALLBACK_GRAPH_MEDIA_TYPE], False)
-        body = ox.serialize(collected, format=getattr(ox.RdfFormat, fallback.format))
-        choice = fallback
-    return ("ok", form, choice.content_type, body)
+        choice = Choice(FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS[FALLBACK_GRAPH_MEDIA_TYPE], False)
+        body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
+    if choice.format == "RDF_XML" and (character := xml_forbidden(body)):
+        other = without_xml(form, accept)
+        if other is None:
+            return ("error", 406, xml_refusal(character, form))
+        choice = other
+        body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
+    return ("ok", form, choice.content_type, federated, body)
 
 
 def _row_cap_message(max_rows: int, what: str = "rows") -> str:
@@ -286,11 +411,13 @@ def _bare_main() -> Iterator[None]:
 
 
 class _Worker:
-    def __init__(self, process: Any, conn: Any, pid: int) -> None:
+    def __init__(self, process: Any, conn: Any, pid: int, lane: str, isolation: str) -> None:
         self.process = process
         self.conn = conn
         self.pid = pid
         self.fd = conn.fileno()
+        self.lane = lane
+        self.level, _, self.isolation_detail = isolation.partition("|")
 
 
 class _ReplyReader:
@@ -336,7 +463,11 @@ class _ReplyReader:
 
 
 class WorkerPoolEngine:
-    """N worker processes over the release's pyoxigraph store (see module docstring)."""
+    """Query workers in two lanes over the release's pyoxigraph store (see module docstring)."""
+
+    # The function a worker process runs (a class attribute so that a test can start
+    # workers whose guard is switched off, to show what the isolation alone stops).
+    worker_target = staticmethod(_worker_main)
 
     def __init__(
         self,
@@ -347,36 +478,107 @@ class WorkerPoolEngine:
         memory_limit_mb: int = DEFAULT_WORKER_MEMORY_MB,
     ) -> None:
         """`memory_limit_mb`: heap cap per worker process (0: none)."""
+        from twinning_kg.egress import EgressProxy  # only a server with federation needs it
+
         self.store_path = str(store_path)
         self.memory_limit_mb = int(memory_limit_mb)
         self.settings = settings
         self.union_default_graph = union_default_graph
         self._mp = multiprocessing.get_context("spawn")  # never fork a threaded server
-        self._size = max(1, int(settings.workers))
-        self._max_size = 2 * self._size  # growth when every worker is busy (see _acquire)
-        self._starting = 0  # workers started but not ready yet (event-loop thread only)
-        self._idle: asyncio.Queue[_Worker] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        pending = [self._spawn() for _ in range(self._size)]  # start all, then wait: parallel start-up
+        allowlist = tuple(settings.service_allowlist)
+        self._proxy: EgressProxy | None = None
+        if allowlist and settings.worker_isolation != "seccomp":
+            self._proxy = EgressProxy(
+                allowlist,
+                timeout=float(settings.query_timeout),
+                max_bytes=int(settings.service_max_bytes),
+                max_request_bytes=int(settings.max_request_bytes),
+            )
+        self._config = WorkerConfig(
+            store_path=self.store_path,
+            max_rows=int(settings.max_rows),
+            memory_mb=self.memory_limit_mb,
+            isolation=settings.worker_isolation,
+            egress_socket=self._proxy.path if self._proxy else None,
+            allowlist=allowlist,
+            base_iri=settings.base_iri,
+            budget=settings.query_budget,
+        )
+        workers = max(1, int(settings.workers))
+        self._lanes = Lanes(
+            workers=workers,
+            per_client=int(settings.client_queries),
+            per_client_waiting=int(settings.client_waiting),
+            max_waiting=int(settings.max_waiting),
+            wait=float(settings.queue_wait),
+            site_wait=float(settings.query_timeout),
+            time_limit=float(settings.query_timeout),
+        )
+        lanes = [PUBLIC] * workers + [SITE] * max(0, int(settings.site_workers))
+        pending = [(lane, *self._spawn()) for lane in lanes]  # start all, then wait: parallel start-up
         self._ready: list[_Worker] = []
         try:
-            for process, conn in pending:
-                self._ready.append(self._await_ready(process, conn))
+            for lane, process, conn in pending:
+                self._ready.append(self._await_ready(process, conn, lane))
         except Exception:
-            for process, _conn in pending:
+            for _lane, process, _conn in pending:
                 process.kill()
+            self._close_proxy()
             raise
+        weakest = min(self._ready, key=lambda w: sandbox.LEVELS.index(w.level))
+        self.isolation = weakest.level
+        self.isolation_detail = weakest.isolation_detail
+        self.federation = bool(allowlist) and self.isolation == "namespace" and self._proxy is not None
+        self._report_isolation(allowlist)
+
+    def _report_isolation(self, allowlist: tuple[str, ...]) -> None:
+        """Fail closed, and say so at start-up: federation only from isolated workers."""
+        if self.settings.worker_isolation == "namespace" and self.isolation != "namespace":
+            self.shutdown()
+            raise RuntimeError(
+                f"the query workers cannot get a network namespace on this host ({self.isolation_detail})"
+            )
+        if self._proxy is not None and not self.federation:
+            self._close_proxy()
+        if self.isolation == "none":
+            log.error(
+                "query workers are NOT isolated from the network on this host (%s): SERVICE is refused, "
+                "and the query guard is the only protection against a query reaching the network",
+                self.isolation_detail,
+            )
+        elif allowlist and not self.federation:
+            log.error(
+                "federated queries are disabled: the query workers have no network namespace (%s), "
+                "so SERVICE to %s is refused",
+                self.isolation_detail,
+                ", ".join(allowlist),
+            )
+        log.info("query workers: %s", self.describe_isolation())
+
+    def describe_isolation(self) -> str:
+        """One line for the start-up message: how the workers are cut off, what may leave."""
+        if self.isolation == "namespace":
+            where = "network namespace (loopback only)"
+        elif self.isolation == "seccomp":
+            where = "seccomp filter (no network sockets)"
+        else:
+            where = "NOT isolated"
+        if self.federation:
+            count = len(self.settings.service_allowlist)
+            return f"{where}; SERVICE only via the egress proxy to {count} allow-listed endpoint(s)"
+        return f"{where}; federation off"
 
     # -- life cycle
 
     def _spawn(self) -> tuple[Any, Any]:
         parent_conn, child_conn = self._mp.Pipe(duplex=True)
         process = self._mp.Process(
-            target=_worker_main,
-            args=(child_conn, self.store_path, int(self.settings.max_rows), self.memory_limit_mb),
+            target=type(self).worker_target,
+            args=(child_conn, self._config),
             name="twinning-kg-sparql-worker",
             daemon=True,
         )
@@ -385,7 +587,7 @@ class WorkerPoolEngine:
         child_conn.close()  # so the worker's death shows as EOF on our end
         return process, parent_conn
 
-    def _await_ready(self, process: Any, conn: Any) -> _Worker:
+    def _await_ready(self, process: Any, conn: Any, lane: str) -> _Worker:
         if not conn.poll(START_TIMEOUT):
             process.kill()
             raise RuntimeError(f"SPARQL worker did not start within {START_TIMEOUT:.0f}s")
@@ -398,19 +600,18 @@ class WorkerPoolEngine:
         if kind != "ready":
             process.join(5)
             raise RuntimeError(message)
-        worker = _Worker(process, conn, pid)
+        worker = _Worker(process, conn, pid, lane, message)
         with self._lock:
             self._all.add(worker)
         return worker
 
-    def _queue(self) -> asyncio.Queue[_Worker]:
-        if self._idle is None:
+    def _bind(self) -> None:
+        """On the first query: hand the started workers to the lanes, on this event loop."""
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._idle = asyncio.Queue()
             for worker in self._ready:
-                self._idle.put_nowait(worker)
+                self._lanes.add(worker)
             self._ready = []
-        return self._idle
 
     @property
     def worker_pids(self) -> list[int]:
@@ -419,6 +620,7 @@ class WorkerPoolEngine:
 
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker (it overran or broke) and start a replacement in the background."""
+        self._lanes.discard(worker)
         with self._lock:
             self._all.discard(worker)
         with contextlib.suppress(Exception):
@@ -431,34 +633,41 @@ class WorkerPoolEngine:
                 worker.conn.close()
 
         threading.Thread(target=reap, name="sparql-reap", daemon=True).start()
-        self._start_worker()
+        self._start_worker(worker.lane)
 
-    def _start_worker(self) -> None:
-        """Start one more worker; it joins the idle queue once it has opened the store.
+    def _start_worker(self, lane: str) -> None:
+        """Start one more worker; it joins its lane once it has opened the store.
 
         The process is created here, on the event loop's thread, and only *waited for*
         in a helper thread: Linux's parent-death signal fires when the creating thread
         ends, so a worker must not be created by a short-lived thread.
         """
-        if self._closed or self._loop is None or self._idle is None:
+        if self._closed or self._loop is None:
             return
         try:
             spawned = self._spawn()
-        except Exception:  # noqa: BLE001 - the pool stays smaller; the next need retries
+        except Exception:  # noqa: BLE001 - the lane stays smaller; the next discard retries
             log.exception("could not start a SPARQL worker")
             return
-        self._starting += 1
-        loop, idle = self._loop, self._idle
+        loop = self._loop
 
         def arrived(fresh: _Worker | None) -> None:
-            self._starting -= 1
-            if fresh is not None:
-                idle.put_nowait(fresh)
+            if fresh is None:
+                return
+            if sandbox.LEVELS.index(fresh.level) < sandbox.LEVELS.index(self.isolation):
+                # Never run a worker less isolated than the engine promised: fail closed.
+                log.error(
+                    "a new SPARQL worker could not be isolated as the others (%s); it is not used",
+                    fresh.isolation_detail,
+                )
+                self._terminate(fresh)
+                return
+            self._lanes.add(fresh)
 
         def wait_ready() -> None:
             try:
-                fresh = self._await_ready(*spawned)
-            except Exception:  # noqa: BLE001 - the pool stays smaller; the next need retries
+                fresh: _Worker | None = self._await_ready(*spawned, lane)
+            except Exception:  # noqa: BLE001 - the lane stays smaller; the next discard retries
                 log.exception("a SPARQL worker failed to start")
                 fresh = None
             if fresh is not None and self._closed:
@@ -468,23 +677,6 @@ class WorkerPoolEngine:
                 loop.call_soon_threadsafe(arrived, fresh)
 
         threading.Thread(target=wait_ready, name="sparql-start", daemon=True).start()
-
-    async def _acquire(self, timeout: float) -> _Worker:
-        """An idle worker; when all are busy, grow the pool (up to twice its size) so that
-        one or two slow queries never make quick ones wait for the time limit."""
-        idle = self._queue()
-        if not idle.empty():
-            return idle.get_nowait()  # the usual case: no timer, no task
-        with self._lock:
-            running = len(self._all)
-        if running + self._starting < self._max_size:
-            self._start_worker()
-        try:
-            return await asyncio.wait_for(idle.get(), timeout)
-        except TimeoutError as exc:
-            raise QueryError(
-                429, f"all {self._max_size} query workers stayed busy for {timeout:g} s; try again later"
-            ) from exc
 
     def _terminate(self, worker: _Worker) -> None:
         with self._lock:
@@ -497,6 +689,11 @@ class WorkerPoolEngine:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(2)
+
+    def _close_proxy(self) -> None:
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
 
     def stop_workers(self) -> None:
         """Kill every worker now, without waiting (safe in a signal handler).
@@ -518,6 +715,7 @@ class WorkerPoolEngine:
             workers = list(self._all)
         for worker in workers + self._ready:
             self._terminate(worker)
+        self._close_proxy()
 
     async def close(self) -> None:
         self.shutdown()
@@ -527,56 +725,81 @@ class WorkerPoolEngine:
     async def execute(self, request: QueryRequest) -> QueryResult:
         if self._closed:
             raise QueryError(503, "the server is shutting down; try again in a moment")
-        info = guard(request, self.settings)
+        self._bind()
         loop = asyncio.get_running_loop()
         timeout = float(self.settings.query_timeout)
-        deadline = loop.time() + timeout
-        worker = await self._acquire(timeout)
-        idle = self._queue()
+        try:
+            worker = await self._lanes.acquire(request.client)
+        except Saturated as exc:
+            raise busy_error(exc) from exc
         job = {
             "query": request.query,
             "default_graphs": tuple(request.default_graph_uris),
             "named_graphs": tuple(request.named_graph_uris),
-            "union": self.union_default_graph and not info.has_dataset_clause,
+            "union": self.union_default_graph,
             "accept": request.accept,
-            "form": info.form,
-            "services": info.services,
             # Relative IRIs resolve against the dataset's base IRI, as in our data files.
             "base_iri": self.settings.base_iri,
         }
         try:
-            reply = await self._ask(loop, worker, job, max(0.01, deadline - loop.time()))
+            reply = await self._ask(loop, worker, job, timeout)
         except TimeoutError as exc:
             self._discard(worker)
-            raise QueryError(
-                422,
-                f"the query ran longer than the time limit of {timeout:g} s and was stopped; "
-                "narrow it down (LIMIT, more specific patterns) or download the dumps",
-            ) from exc
+            raise time_limit_error(timeout) from exc
         except asyncio.CancelledError:
             # The client went away (or the server is stopping): the work must stop too.
             self._discard(worker)
             raise
         except (EOFError, OSError) as exc:
+            await asyncio.to_thread(worker.process.join, 2)  # its exit status says why
             self._discard(worker)
             if self._closed:
                 raise QueryError(503, "the server is shutting down; try again in a moment") from exc
-            log.warning(
-                "SPARQL worker %d died during a query (exit code %s)", worker.pid, worker.process.exitcode
-            )
-            raise QueryError(
-                422,
-                "the query needed more memory than a query may use "
-                "(its worker process stopped); it was not completed",
-            ) from exc
-        idle.put_nowait(worker)
+            raise self._died(worker) from exc
+        self._lanes.release(worker)
         if reply[0] == "ok":
-            _kind, form, media_type, body = reply
+            _kind, form, media_type, federated, body = reply
             # A federated answer is not tied to our release: no ETag/304, no caching.
-            headers = {"Cache-Control": "no-store"} if info.services else {}
+            headers = {"Cache-Control": "no-store"} if federated else {}
             return QueryResult(form=form, media_type=media_type, body=body, headers=headers)
         _kind, status, message = reply
         raise QueryError(status, message)
+
+    def _died(self, worker: _Worker) -> QueryError:
+        """Why a worker died during a query, told by how it ended (never a 5xx: the server is fine).
+
+        SIGABRT under our heap limit is an allocation that failed (Rust and C++ abort
+        then); SIGSEGV/SIGBUS/SIGILL/SIGFPE is a crash of the engine itself; SIGKILL not
+        sent by us is the kernel's OOM killer or an operator.
+        """
+        code = worker.process.exitcode
+        described = f"exit code {code}"
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                described = signal.Signals(-code).name
+        log.warning("SPARQL worker %d died during a query (%s)", worker.pid, described)
+        if code is not None and -code in _CRASH_SIGNALS:
+            return QueryError(
+                422,
+                f"the query crashed its worker process ({described}) and was not completed; the "
+                "worker was replaced. This is a fault of the query engine, not of the query's size: "
+                "please report the query",
+            )
+        if code == -signal.SIGABRT and self.memory_limit_mb:
+            return QueryError(
+                422,
+                f"the query needed more memory than a query may use ({self.memory_limit_mb} MB; its "
+                "worker process stopped); it was not completed",
+            )
+        if code == -signal.SIGKILL:
+            return QueryError(
+                422,
+                "the query's worker process was killed by the system (most likely out of memory); "
+                "it was not completed",
+            )
+        return QueryError(
+            422, f"the query's worker process stopped unexpectedly ({described}); it was not completed"
+        )
 
     @staticmethod
     async def _ask(

@@ -1,47 +1,36 @@
 """What a query may do on the public endpoint, decided before it reaches an engine.
 
-pyoxigraph (like rdflib) executes `SERVICE <url>` over HTTP itself, so every SERVICE
-clause is checked here against `Settings.service_allowlist`; a SERVICE with a variable
-is refused because its target is only known at run time. Updates are refused: the
-endpoint is read-only (pyoxigraph's query parser rejects them too, but with a message
-about syntax; ours says why).
+The guard reads the whole query with `query_syntax` (a tokenizer and reader of the
+SPARQL 1.1 grammar, linear in the query's size, bounded by a `Budget`) and decides:
+
+- SPARQL Update is refused (403): the endpoint is read-only.
+- Every SERVICE clause must call an IRI of `Settings.service_allowlist`, compared
+  exactly after BASE, prefixes, relative IRIs and \\u escapes are resolved; a SERVICE
+  with a variable is refused (403), its target being known only at run time. This holds
+  for SERVICE nested in another SERVICE too, although the outer service, not we, would
+  call it: the endpoint does not relay calls to places it would not call itself.
+- Anything the reader cannot fully analyse is refused: a syntax error is 400 with line
+  and column, a query over the budget (size, tokens, nesting, SERVICE clauses) is 422.
+  There is no "could not tell, let it pass".
+
+The guard is not the only wall: query workers have no network of their own and reach
+allow-listed services only through the egress proxy (see `egress` and `sandbox`). An
+accepted SERVICE target is rewritten (`QueryInfo.routed`) to the relay that leads
+there, so what the engine calls never depends on its parser agreeing with ours.
 
 `FROM`, `FROM NAMED`, `GRAPH` and the protocol's `default-graph-uri`/`named-graph-uri`
 need no check: pyoxigraph only *selects* graphs of the store by name and never
 dereferences them (a `FROM <file:///etc/passwd>` is an empty graph; see
 tests/test_sparql_safety.py).
-
-Cost: the query text is scanned with one regular expression; rdflib's SPARQL parser
-(slow, but it resolves prefixed names, BASE and `\\u` escapes exactly) only runs when the
-unescaped text contains "service" at all, so ordinary queries pay microseconds.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-UPDATE_KEYWORDS = frozenset(
-    {"insert", "delete", "load", "clear", "create", "drop", "copy", "move", "add", "with"}
-)
-QUERY_FORMS = frozenset({"select", "ask", "construct", "describe"})
-
-_UNICODE_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
-# Everything whose inside is not SPARQL syntax: long and short strings, IRIs, comments.
-# Scanning left to right, a '#' inside an IRI or a string is consumed with it.
-_OPAQUE = re.compile(
-    r"'''(?:[^'\\]|\\.|'(?!''))*'''"
-    r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
-    r"|'(?:[^'\\\n\r]|\\.)*'"
-    r'|"(?:[^"\\\n\r]|\\.)*"'
-    r"|<[^<>\"{}|^`\\\x00-\x20]*>"
-    r"|#[^\n\r]*",
-    re.DOTALL,
-)
-# A keyword is a bare word: not part of a variable, prefixed name or longer name.
-_WORD = re.compile(r"(?<![\w:?$.\-])([A-Za-z]+)(?![\w:\-])")
-_PROLOGUE_WORDS = frozenset({"base", "prefix"})
+from twinning_kg import query_syntax
+from twinning_kg.query_syntax import Budget
 
 
 class GuardError(Exception):
@@ -57,105 +46,76 @@ class GuardError(Exception):
 class QueryInfo:
     """What the engine needs to know about an accepted query."""
 
-    form: str  # SELECT | ASK | CONSTRUCT | DESCRIBE ("SELECT" if it could not be told)
+    form: str  # SELECT | ASK | CONSTRUCT | DESCRIBE
     has_dataset_clause: bool  # FROM / FROM NAMED: then the union default graph must not override it
-    services: tuple[str, ...]  # allowed SERVICE IRIs it calls (empty for most queries)
+    services: tuple[str, ...]  # allowed SERVICE IRIs the engine calls, in order (empty for most queries)
+    text: str = ""  # the query as analysed (\u escapes applied): what the engine must run
+    # (start, end, IRI) of each SERVICE target token the engine calls: not those nested in
+    # another SERVICE, which travel as text to that service (rewriting them would send it
+    # our relay's address)
+    spans: tuple[tuple[int, int, str], ...] = ()
+
+    def routed(self, route: Callable[[str], str]) -> str:
+        """The text to execute: the analysed text, with each SERVICE target the engine calls
+        replaced by `<route(IRI)>`.
+
+        Always the analysed text, never the one received: pyoxigraph applies \\u escapes
+        only inside strings and IRIs, not everywhere as SPARQL 1.1 §19.2 says, so given a
+        comment holding `\\u000A` it would read another query than the guard did. The
+        analysed text holds no \\u escape (`query_syntax.unescape` refuses one that would
+        survive), so the engine sees exactly the characters the guard read.
+        """
+        if not self.spans:
+            return self.text
+        parts: list[str] = []
+        last = 0
+        for start, end, iri in self.spans:
+            parts += [self.text[last:start], f"<{route(iri)}>"]
+            last = end
+        parts.append(self.text[last:])
+        return "".join(parts)
 
 
-def unescape(text: str) -> str:
-    """Apply SPARQL's codepoint escapes (\\uXXXX, \\UXXXXXXXX), which precede parsing."""
-    if "\\u" not in text and "\\U" not in text:
-        return text
-    return _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
-
-
-def keywords(text: str) -> list[str]:
-    """Bare words of the query outside strings, IRIs and comments, lower-cased."""
-    return [w.lower() for w in _WORD.findall(_OPAQUE.sub(" ", text))]
-
-
-def _form(words: list[str]) -> str:
-    """The first keyword after the prologue decides the operation."""
-    for word in words:
-        if word in _PROLOGUE_WORDS:
-            continue
-        return word
-    return ""
-
-
-def check(query: str, allowlist: Iterable[str], base_iri: str | None = None) -> QueryInfo:
-    """Accept or refuse `query`; raises GuardError (403 refused, 400 unverifiable).
+def check(
+    query: str, allowlist: Iterable[str], base_iri: str | None = None, budget: Budget | None = None
+) -> QueryInfo:
+    """Accept or refuse `query`; raises GuardError (400 syntax, 403 refused, 422 over budget).
 
     `base_iri`: what relative IRIs resolve against when the query has no BASE (the
     engine uses the same), so `SERVICE <relative>` is judged by the IRI that would be called.
     """
-    text = unescape(query)
-    words = keywords(text)
-    first = _form(words)
-    if first in UPDATE_KEYWORDS:
-        raise GuardError(
-            403,
-            f"this endpoint is read-only: SPARQL Update ({first.upper()}) is not accepted",
-        )
-    form = first.upper() if first in QUERY_FORMS else "SELECT"
-    has_dataset = "from" in words
-    services: tuple[str, ...] = ()
-    if "service" in text.lower():
-        services = _check_services(text, words, frozenset(allowlist), base_iri)
-    return QueryInfo(form=form, has_dataset_clause=has_dataset, services=services)
-
-
-def _check_services(
-    text: str, words: list[str], allowed: frozenset[str], base_iri: str | None
-) -> tuple[str, ...]:
     try:
-        targets = service_targets(text, base_iri)
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot verify"
-        if "service" not in words:
-            return ()  # "service" only occurs inside strings, IRIs or comments
+        analysis = query_syntax.analyse(query, base_iri, budget)
+    except query_syntax.UpdateRequest as exc:
         raise GuardError(
-            400, f"could not verify the SERVICE clauses of this query (rdflib's parser says: {exc})"
+            403, f"this endpoint is read-only: SPARQL Update ({exc.keyword.upper()}) is not accepted"
         ) from exc
-    if "service" in words and not targets:
-        # The keyword is there but rdflib saw no SERVICE clause: the parsers disagree
-        # about this text, so we cannot vouch for what pyoxigraph would call.
-        raise GuardError(400, "could not verify the SERVICE clauses of this query")
-    for target in targets:
-        if target is None:
-            raise GuardError(403, "SERVICE with a variable is not allowed: its target must be a fixed IRI")
-        if target not in allowed:
-            listed = ", ".join(sorted(allowed)) or "none"
-            raise GuardError(403, f"SERVICE <{target}> is not allowed on this endpoint (allowed: {listed})")
-    return tuple(t for t in targets if t is not None)
-
-
-def service_targets(text: str, base_iri: str | None = None) -> list[str | None]:
-    """IRIs of every SERVICE clause (None for a variable), prefixes and BASE resolved.
-
-    Uses rdflib's SPARQL parser and algebra translation: they expand prefixed names
-    and relative IRIs exactly as the SPARQL grammar says. Nothing is evaluated.
-    """
-    from rdflib import URIRef
-    from rdflib.plugins.sparql.algebra import translateQuery
-    from rdflib.plugins.sparql.parser import parseQuery
-    from rdflib.plugins.sparql.parserutils import CompValue
-
-    algebra = translateQuery(parseQuery(text), base=base_iri).algebra
-    found: list[str | None] = []
-    seen: set[int] = set()
-    stack: list[object] = [algebra]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, CompValue):
-            if node.name == "ServiceGraphPattern":
-                term = node.get("term")
-                found.append(str(term) if isinstance(term, URIRef) else None)
-            stack.extend(node.values())
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, (list, tuple, set)):
-            stack.extend(node)
-    return found
+    except query_syntax.BudgetExceeded as exc:
+        raise GuardError(
+            422,
+            f"this query is beyond what the endpoint accepts: {exc.message}; "
+            "split it into smaller queries or download the dumps",
+        ) from exc
+    except query_syntax.QuerySyntaxError as exc:
+        raise GuardError(400, f"SPARQL syntax error {exc.message}") from exc
+    allowed = frozenset(allowlist)
+    spans: list[tuple[int, int, str]] = []
+    for clause in analysis.services:
+        if clause.target is None:
+            raise GuardError(
+                403, f"SERVICE {clause.written} is not allowed: a SERVICE target must be a fixed IRI"
+            )
+        if clause.target not in allowed:
+            listed = ", ".join(f"<{a}>" for a in sorted(allowed)) or "none"
+            raise GuardError(
+                403, f"SERVICE <{clause.target}> is not allowed on this endpoint (allowed: {listed})"
+            )
+        if not clause.nested:
+            spans.append((clause.start, clause.end, clause.target))
+    return QueryInfo(
+        form=analysis.form,
+        has_dataset_clause=analysis.has_dataset_clause,
+        services=tuple(iri for _s, _e, iri in spans),
+        text=analysis.text,
+        spans=tuple(spans),
+    )

@@ -1,15 +1,24 @@
 """`RemoteEngine`: the QueryEngine contract over an existing SPARQL 1.1 server (HTTP).
 
 What stays ours, whatever store answers (`serve --store URL`):
-- the guard (`engine.guard` -> `query_guard.check`) runs first: no update, no SERVICE
-  outside the allow-list reaches the remote store;
+- the guard (`query_guard.check`) runs first, in a thread off the event loop, under the
+  query time limit and the same complexity budget as with local workers: no update, no
+  SERVICE outside the allow-list, nothing it cannot analyse reaches the remote store;
+- admission (`admission.Lanes`): the same per-client limits and immediate 429s, with
+  `workers` slots for /sparql and `site_workers` for the pages;
 - the time limit is the HTTP timeout *and* an overall deadline; when it passes we stop
   reading and answer 422 like the local engine (the remote store may still finish the
   query: stopping it is the remote store's business, e.g. its own timeout setting);
 - the row cap: results are streamed as SPARQL TSV (SELECT) or N-Triples (graphs), one
   line per row/triple, and reading stops at the cap, so a huge result never gets buffered;
 - content negotiation (`result_formats.negotiate`) and the serialisation: the TSV or
-  N-Triples is re-serialised by pyoxigraph, so the bytes match the local engine's.
+  N-Triples is re-serialised by pyoxigraph, so the bytes match the local engine's
+  (including the refusal to write XML that XML 1.0 cannot carry).
+
+What we cannot enforce here: the remote store makes SERVICE calls itself, from its own
+network, so the allow-list rests on the guard alone (no egress proxy, no namespace);
+whoever runs that store should give it the network policy of docs/security.md. A
+SERVICE target is not rewritten either, since the store cannot reach our relay.
 
 Dataset semantics: our contract says a query without a dataset sees the union of all
 named graphs. Stores differ on that (Oxigraph's default graph is its own, Fuseki's is
@@ -23,13 +32,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 import pyoxigraph as ox
 
+from twinning_kg import query_guard
+from twinning_kg.admission import PUBLIC, SITE, Lanes, Saturated
 from twinning_kg.config import Settings
-from twinning_kg.engine import QueryError, QueryRequest, QueryResult, guard
-from twinning_kg.result_formats import FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS, Choice, negotiate
+from twinning_kg.engine import (
+    GUARD_CACHE_CHARS,
+    GUARD_CACHE_SIZE,
+    QueryError,
+    QueryRequest,
+    QueryResult,
+    busy_error,
+    time_limit_error,
+)
+from twinning_kg.result_formats import (
+    FALLBACK_GRAPH_MEDIA_TYPE,
+    GRAPH_FORMATS,
+    Choice,
+    negotiate,
+    without_xml,
+    xml_forbidden,
+    xml_refusal,
+)
 
 GRAPH_LIST_TTL = 60.0
 GRAPH_LIST_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g { } }"
@@ -40,6 +70,51 @@ BOOLEAN = "application/sparql-results+json"
 
 class _TooMany(Exception):
     pass
+
+
+@dataclass(eq=False)
+class _Slot:
+    lane: str
+
+
+class _ThreadGuard:
+    """The guard in a thread pool, under the time limit; verdicts of short queries cached."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparql-guard")
+        self.cache: OrderedDict[str, query_guard.QueryInfo | query_guard.GuardError] = OrderedDict()
+
+    async def check(self, query: str) -> query_guard.QueryInfo:
+        verdict = self.cache.get(query)
+        if verdict is None:
+            timeout = float(self.settings.query_timeout)
+            loop = asyncio.get_running_loop()
+            try:
+                verdict = await asyncio.wait_for(loop.run_in_executor(self.pool, self._check, query), timeout)
+            except TimeoutError as exc:
+                raise QueryError(
+                    422, f"checking the query took longer than the time limit of {timeout:g} s"
+                ) from exc
+            if len(query) <= GUARD_CACHE_CHARS:
+                self.cache[query] = verdict
+                if len(self.cache) > GUARD_CACHE_SIZE:
+                    self.cache.popitem(last=False)
+        if isinstance(verdict, query_guard.GuardError):
+            raise QueryError(verdict.status, verdict.message)
+        return verdict
+
+    def _check(self, query: str) -> query_guard.QueryInfo | query_guard.GuardError:
+        settings = self.settings
+        try:
+            return query_guard.check(
+                query, settings.service_allowlist, base_iri=settings.base_iri, budget=settings.query_budget
+            )
+        except query_guard.GuardError as exc:
+            return exc
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class RemoteEngine:
@@ -57,21 +132,45 @@ class RemoteEngine:
         self._graphs: tuple[str, ...] | None = None
         self._graphs_at = 0.0
         self._graphs_lock = asyncio.Lock()
+        self._guard = _ThreadGuard(settings)
+        workers = max(1, int(settings.workers))
+        self._lanes = Lanes(
+            workers=workers,
+            per_client=int(settings.client_queries),
+            per_client_waiting=int(settings.client_waiting),
+            max_waiting=int(settings.max_waiting),
+            wait=float(settings.queue_wait),
+            site_wait=float(settings.query_timeout),
+            time_limit=float(settings.query_timeout),
+        )
+        self._slots = [_Slot(PUBLIC) for _ in range(workers)]
+        self._slots += [_Slot(SITE) for _ in range(max(0, int(settings.site_workers)))]
 
     async def close(self) -> None:
+        self._guard.close()
         await self._client.aclose()
 
     async def execute(self, request: QueryRequest) -> QueryResult:
-        info = guard(request, self.settings)
+        info = await self._guard.check(request.query)
+        if self._slots:
+            for slot in self._slots:
+                self._lanes.add(slot)
+            self._slots = []
+        try:
+            slot = await self._lanes.acquire(request.client)
+        except Saturated as exc:
+            raise busy_error(exc) from exc
+        try:
+            return await self._timed(request, info)
+        finally:
+            self._lanes.release(slot)
+
+    async def _timed(self, request: QueryRequest, info: query_guard.QueryInfo) -> QueryResult:
         timeout = float(self.settings.query_timeout)
         try:
-            return await asyncio.wait_for(self._execute(request, info.form, info.has_dataset_clause), timeout)
+            return await asyncio.wait_for(self._execute(request, info), timeout)
         except TimeoutError as exc:
-            raise QueryError(
-                422,
-                f"the query ran longer than the time limit of {timeout:g} s and was stopped; "
-                "narrow it down (LIMIT, more specific patterns) or download the dumps",
-            ) from exc
+            raise time_limit_error(timeout) from exc
         except httpx.TimeoutException as exc:
             raise QueryError(422, f"the store did not answer within the time limit of {timeout:g} s") from exc
         except httpx.HTTPError as exc:
@@ -79,14 +178,16 @@ class RemoteEngine:
                 502, f"the SPARQL store at {self.url} cannot be reached: {exc or type(exc).__name__}"
             ) from exc
 
-    async def _execute(self, request: QueryRequest, form: str, has_dataset: bool) -> QueryResult:
+    async def _execute(self, request: QueryRequest, info: query_guard.QueryInfo) -> QueryResult:
+        form = info.form
         if request.default_graph_uris or request.named_graph_uris:
             default, named = request.default_graph_uris, request.named_graph_uris
-        elif has_dataset:
+        elif info.has_dataset_clause:
             default, named = (), ()  # the query's FROM / FROM NAMED decide
         else:
             default = named = await self._all_graphs()
-        data = [("query", request.query)]
+        # The text the guard read (\u escapes applied), so the store cannot read another query.
+        data = [("query", info.text)]
         data += [("default-graph-uri", g) for g in default] + [("named-graph-uri", g) for g in named]
         max_rows = int(self.settings.max_rows)
         if form == "ASK":
@@ -104,11 +205,15 @@ class RemoteEngine:
             if choice.format == "TSV":
                 return QueryResult("SELECT", choice.content_type, body)
             result = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV)
-            return QueryResult(
-                "SELECT",
-                choice.content_type,
-                result.serialize(format=getattr(ox.QueryResultsFormat, choice.format)),
-            )
+            out = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+            if choice.format == "XML" and (character := xml_forbidden(out)):
+                other = without_xml("SELECT", request.accept)
+                if other is None:
+                    raise QueryError(406, xml_refusal(character, "SELECT"))
+                choice = other
+                result = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV)
+                out = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+            return QueryResult("SELECT", choice.content_type, out)
         choice = negotiate(form, request.accept)
         body = await self._fetch(data, NTRIPLES, max_rows, what="triples")
         triples = list(ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
@@ -118,6 +223,12 @@ class RemoteEngine:
             if choice.explicit:
                 raise QueryError(406, f"this result cannot be written as {choice.media_type}: {exc}") from exc
             choice = Choice(FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS[FALLBACK_GRAPH_MEDIA_TYPE], False)
+            out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
+        if choice.format == "RDF_XML" and (character := xml_forbidden(out)):
+            other = without_xml(form, request.accept)
+            if other is None:
+                raise QueryError(406, xml_refusal(character, form))
+            choice = other
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         return QueryResult(form, choice.content_type, out)
 

@@ -15,6 +15,7 @@ cannot be written as RDF/XML (predicates without an XML QName).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # media type -> pyoxigraph QueryResultsFormat member, in our order of preference.
@@ -127,3 +128,53 @@ def negotiate(form: str, accept: str | None) -> Choice:
         default = DEFAULT_MEDIA_TYPE[form]
         return Choice(default, table[default], explicit=False)
     return Choice(media, table[media], explicit=True)
+
+
+# ------------------------------------------------------------------ characters XML cannot carry
+
+# XML 1.0 §2.2 Char excludes U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+FFFE, U+FFFF
+# (and surrogates, which UTF-8 text cannot hold); not even a character reference may name
+# them. pyoxigraph's XML writers copy them raw, which no XML parser accepts. UTF-8 bytes
+# under 0x20 are always those characters themselves, so a bytes search is exact.
+_XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+XML_FORMATS = frozenset({"XML", "RDF_XML"})
+
+
+def xml_forbidden(body: bytes) -> str | None:
+    """The first character of an XML serialisation that XML 1.0 forbids (as "U+0001"), or None."""
+    found = _XML_FORBIDDEN.search(body)
+    return None if found is None else f"U+{ord(found.group().decode('utf-8')):04X}"
+
+
+def without_xml(form: str, accept: str | None) -> Choice | None:
+    """The client's best acceptable representation that is not XML, for a result XML cannot
+    carry; None when the client accepts only XML (then the answer is 406)."""
+    table = {media: fmt for media, fmt in table_for(form).items() if fmt not in XML_FORMATS}
+    ranges = [(media, q) for media, q in parse_accept(accept) if q > 0]
+    if not ranges:
+        ranges = [("*/*", 1.0)]
+    for media, _q in ranges:
+        if media == "*/*":
+            results = form in ("SELECT", "ASK")
+            default = "application/sparql-results+json" if results else FALLBACK_GRAPH_MEDIA_TYPE
+            return Choice(default, table[default], explicit=False)
+        if media.endswith("/*"):
+            for candidate, fmt in table.items():
+                if candidate.startswith(media[:-1]):
+                    return Choice(candidate, fmt, explicit=True)
+        elif media in table:
+            return Choice(media, table[media], explicit=True)
+    return None
+
+
+def xml_refusal(character: str, form: str) -> str:
+    """The 406 message when only XML is acceptable and the result holds `character`."""
+    others = (
+        "application/sparql-results+json, text/csv or text/tab-separated-values"
+        if form in ("SELECT", "ASK")
+        else "text/turtle, application/n-triples or application/ld+json"
+    )
+    return (
+        f"the result contains the character {character}, which XML 1.0 cannot carry (not even as a "
+        f"character reference), so it has no XML serialisation; ask for {others}"
+    )

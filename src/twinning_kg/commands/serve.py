@@ -14,6 +14,7 @@ options here; docs/security.md explains them and their defaults.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import resource
 import sys
@@ -71,7 +72,45 @@ FILE_DESCRIPTOR_RESERVE = 256
     default=DEFAULTS.workers,
     show_default=True,
     type=click.IntRange(min=1),
-    help="SPARQL worker processes (queries that can run at the same time).",
+    help="SPARQL worker processes for /sparql (queries that can run at the same time).",
+)
+@click.option(
+    "--site-workers",
+    default=DEFAULTS.site_workers,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Workers reserved for the site's own pages, so /sparql load never locks them out.",
+)
+@click.option(
+    "--client-queries",
+    default=DEFAULTS.client_queries,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Queries one client may run at once (never more than --workers minus one).",
+)
+@click.option(
+    "--queue-wait",
+    default=DEFAULTS.queue_wait,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long a query may wait for a free worker before it gets 429 with Retry-After.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Reverse proxy (address or network) whose X-Forwarded-For names the client (repeatable).",
+)
+@click.option(
+    "--isolation",
+    "isolation",
+    default=DEFAULTS.worker_isolation,
+    show_default=True,
+    type=click.Choice(["auto", "namespace", "seccomp"]),
+    help="Network isolation of the query workers: auto = a network namespace when the host "
+    "allows it, else seccomp (federation off); namespace = refuse to start without one.",
 )
 @click.option(
     "--max-request-bytes",
@@ -172,6 +211,11 @@ def command(
     timeout: float,
     max_rows: int,
     workers: int,
+    site_workers: int,
+    client_queries: int,
+    queue_wait: float,
+    trusted_proxies: tuple[str, ...],
+    isolation: str,
     max_request_bytes: int,
     worker_memory: int,
     service_allow: tuple[str, ...],
@@ -191,12 +235,22 @@ def command(
     if no_service and service_allow:
         raise CliError("--no-service and --service-allow contradict each other", exit_code=2)
     allowlist = () if no_service else (tuple(service_allow) or DEFAULTS.service_allowlist)
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise CliError(f"--trusted-proxy {proxy}: {exc}", exit_code=2) from exc
     settings = dataclasses.replace(
         DEFAULTS,
         base_url=base_url,
         query_timeout=timeout,
         max_rows=max_rows,
         workers=workers,
+        site_workers=site_workers,
+        client_queries=client_queries,
+        queue_wait=queue_wait,
+        trusted_proxies=tuple(trusted_proxies),
+        worker_isolation=isolation,
         max_request_bytes=max_request_bytes,
         service_allowlist=allowlist,
         allowed_hosts=allowed_hosts,
@@ -349,14 +403,21 @@ def _run(
         http=protocol_class(settings),
         timeout_keep_alive=settings.keep_alive_timeout,
         ws="none",  # nothing here speaks WebSocket: an upgrade is refused, not attempted
+        # Who a client is (admission, access log): X-Forwarded-For and X-Forwarded-Proto
+        # count only from --trusted-proxy; without one, only the peer address (uvicorn
+        # would otherwise trust 127.0.0.1 by default).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
     config.app = _Lifecycle(app, ctx, keeper)
     server = _server(config, ctx)
     shown = f"[{host}]" if ":" in host else host
     url = settings.base_url or f"http://{shown}:{port}/"
+    describe = getattr(engine, "describe_isolation", None)
+    workers = f"\n  workers: {describe()}" if describe else ""
     click.echo(
         f"twinning-kg: serving {release.path.name} ({release.manifest.get('triples', '?')} triples)\n"
-        f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql\n  stop with Ctrl-C",
+        f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql{workers}\n  stop with Ctrl-C",
         err=True,
     )
     try:

@@ -10,8 +10,13 @@ here the request is parsed strictly by the protocol and handed to `ctx.engine`
 
 Status codes: malformed request or query 400 (with the parser's message), two `query`
 parameters 400, unsupported or missing Content-Type / non-UTF-8 charset 415, updates and
-refused SERVICE 403, limits 422, busy 429, failing federated service 424. Nothing a
-client sends yields a 5xx; the one 5xx is 503 while the server is shutting down.
+refused SERVICE 403, a result only XML was acceptable for and XML cannot carry 406,
+limits (time, rows, query complexity, memory, a crashed worker) 422, busy 429 with
+Retry-After, failing federated service 424. Nothing a client sends yields a 5xx; the one
+5xx is 503 while the server is shutting down.
+
+Each query carries its client's address (the peer, or X-Forwarded-For from a
+`--trusted-proxy`, see `admission`), which admission counts per client.
 """
 
 from __future__ import annotations
@@ -65,8 +70,8 @@ class ProtocolError(Exception):
         self.message = message
 
 
-def error_response(status: int, message: str) -> Response:
-    headers = {"Retry-After": "5"} if status in (429, 503) else None
+def error_response(status: int, message: str, retry_after: int | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after or 5)} if status in (429, 503) else None
     return Response(
         message.rstrip() + "\n", status_code=status, media_type="text/plain; charset=utf-8", headers=headers
     )
@@ -253,13 +258,15 @@ def make_router(ctx: AppContext) -> APIRouter:
                 default_graph_uris=graph_uris(v for k, v in params if k == "default-graph-uri"),
                 named_graph_uris=graph_uris(v for k, v in params if k == "named-graph-uri"),
                 accept=request.headers.get("accept") or "*/*",
+                # the peer, or X-Forwarded-For from a --trusted-proxy (uvicorn applied it)
+                client=request.client.host if request.client else "-",
             )
         except ProtocolError as exc:
             return error_response(exc.status, exc.message)
         try:
             result = await ctx.engine.execute(query_request)
         except QueryError as exc:
-            return error_response(exc.status, exc.message)
+            return error_response(exc.status, exc.message, exc.retry_after)
         except Exception as exc:  # noqa: BLE001 - a bug or a broken backend must not be a 500 page
             log.exception("query failed unexpectedly")
             return error_response(422, f"the query could not be answered: {exc}")
