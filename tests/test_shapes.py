@@ -106,6 +106,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "curated-partnership": {("undescribed", "CuratedPartnershipShape", "Or")},
     "ontology": {
         ("bare-ontology", "OntologyVersionShape", "MinCount"),
+        ("bare-ontology", "OntologyVersionIriShape", "MinCount"),
         ("bare-ontology", "OntologyLicenseShape", "MinCount"),
         ("bare-ontology", "OntologyCreatorShape", "MinCount"),
     },
@@ -115,6 +116,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("tw:fixtureNoDeComment", "TermCommentDeShape", "QualifiedMinCount"),
         ("tw:FixtureNoEnComment", "TermCommentEnShape", "QualifiedMinCount"),
         ("tw:FixtureTwoLabels", "TermLangShape", "UniqueLang"),
+        ("tw:FixtureUndefined", "TermDefinedByShape", "SPARQL"),
     },
     "concepts": {
         ("scheme-no-de", "SchemeLabelDeShape", "QualifiedMinCount"),
