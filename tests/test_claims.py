@@ -18,6 +18,7 @@ from rdflib.namespace import OWL, PROV, RDF, RDFS, SH
 
 from conftest import ROOT, run_cli, shared_path
 from twinning_kg import loading
+from twinning_kg.build import materialise
 from twinning_kg.config import Settings
 
 SETTINGS = Settings()
@@ -34,7 +35,10 @@ VERDICT = {name: ID[f"verdict/{name}"] for name in ("supported", "contradicted",
 
 @pytest.fixture(scope="module")
 def loaded() -> loading.Loaded:
-    return loading.load(SETTINGS)
+    """The sources as the build publishes them (shortcuts derived from the events)."""
+    loaded = loading.load(SETTINGS)
+    materialise(loaded.dataset, SETTINGS)
+    return loaded
 
 
 @pytest.fixture(scope="module")

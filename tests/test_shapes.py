@@ -1,9 +1,11 @@
 """Every SHACL shape fires on a fixture made to break it, and the real data conforms.
 
 The fixtures in tests/fixtures/shapes/ are loaded *on top of* the real ontology and data
-(as the build would see them) in one validation run; each expectation then checks which
-shapes fired for which focus node of that fixture file, so a fixture that trips the wrong
-shape, or an extra one, fails its test.
+(as the build would see them, shortcuts derived) in one validation run; each expectation
+then checks which shapes fired for which focus node of that fixture file, so a fixture that
+trips the wrong shape, or an extra one, fails its test. Fixtures named `curated-*` are
+loaded into a curated area (as a file under data/<area>/ would be); the others into an
+area that is not curated (as an import's graph), so they test one rule each.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pytest
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, SH
 
+from twinning_kg.build import materialise
 from twinning_kg.config import Settings
-from twinning_kg.loading import load, parse_file
+from twinning_kg.loading import Loaded, load, parse_file
 from twinning_kg.validation import Report, Result, bulk_constraints, load_shapes, validate
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shapes"
@@ -60,7 +63,10 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("self", "PartnershipPartnerCountShape", "MinCount"),
         ("three", "PartnershipPartnerCountShape", "MaxCount"),
     },
-    "partnership-partner-class": {("with-country", "PartnershipPartnerClassShape", "Class")},
+    "partnership-partner-class": {
+        ("with-country", "PartnershipPartnerClassShape", "Class"),
+        ("lone", "PlaceTwinnedWithShape", "Class"),
+    },
     "partnership-kind": {
         ("wrong-kind", "PartnershipKindShape", "Node"),
         ("no-kind", "PartnershipKindShape", "MinCount"),
@@ -99,7 +105,8 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "source-kind": {("no-source-kind", "SourceKindShape", "MinCount")},
     "source-reliability": {("medium", "SourceReliabilityShape", "In")},
     "agent-name": {("anonymous", "AgentNameShape", "MinCount")},
-    "curated-flag": {("half-curated", "CuratedFlagShape", "HasValue")},
+    # a curator cannot opt out: the area's graph makes it curated, "false" makes two values
+    "curated-flag": {("half-curated", "CuratedFlagShape", "MaxCount")},
     "curated-label-de": {("english-only", "CuratedLabelDeShape", "QualifiedMinCount")},
     "curated-label-en": {("german-only", "CuratedLabelEnShape", "QualifiedMinCount")},
     "partnership-label-lang": {("two-de", "PartnershipLabelLangShape", "UniqueLang")},
@@ -140,15 +147,27 @@ def _component(result: Result) -> str:
     return name.removesuffix("ConstraintComponent")
 
 
+def fixture_area(path: Path) -> str:
+    return "fixtures-curated" if path.stem.startswith("curated-") else "fixtures"
+
+
+def load_fixtures(paths: list[Path]) -> Loaded:
+    """Real data plus fixtures, shortcuts derived as `twinning-kg validate` does."""
+    loaded = load(SETTINGS, extra=[(p, fixture_area(p)) for p in paths], uncurated=("fixtures",))
+    materialise(loaded.dataset, SETTINGS)
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def real_report() -> Report:
-    return validate(load(SETTINGS), SETTINGS)
+    loaded = load(SETTINGS)
+    materialise(loaded.dataset, SETTINGS)
+    return validate(loaded, SETTINGS)
 
 
 @pytest.fixture(scope="module")
 def fixture_report() -> Report:
-    extra = [(path, "fixtures") for path in sorted(FIXTURES.glob("*.ttl"))]
-    return validate(load(SETTINGS, extra=extra), SETTINGS)
+    return validate(load_fixtures(sorted(FIXTURES.glob("*.ttl"))), SETTINGS)
 
 
 def test_real_data_conforms(real_report: Report) -> None:
@@ -235,7 +254,7 @@ fx:next-year a tw:Partnership ; tw:partner place:kassel , place:rovaniemi ; tw:k
 """
     path = tmp_path / "today.ttl"
     path.write_text(body)
-    report = validate(load(SETTINGS, extra=[(path, "fixtures")]), SETTINGS)
+    report = validate(load_fixtures([path]), SETTINGS)
     fired = {(r.focus_iri, (r.shape_iri or "").removeprefix(SHAPES)) for r in report.results}
     assert fired == {(FX + "next-year", "StartNotFutureShape")}
 
@@ -255,7 +274,7 @@ def test_report_text_and_json(fixture_report: Report) -> None:
 def test_bulk_sparql_gives_the_same_results_as_pyshacl() -> None:
     """validation.py runs SPARQL constraints once over the graph; pyshacl per focus node."""
     names = ("start-not-future", "end-not-before-start", "imported-ok")
-    loaded = load(SETTINGS, extra=[(FIXTURES / f"{name}.ttl", "fixtures") for name in names])
+    loaded = load_fixtures([FIXTURES / f"{name}.ttl" for name in names])
 
     def key(report: Report) -> set[tuple]:
         return {(r.focus_iri, r.shape_iri, r.path, r.value, r.message_en, r.message_de)
