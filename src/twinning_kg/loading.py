@@ -19,6 +19,7 @@ area) or with another extension than `.ttl` is not loaded but reported by name
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -41,6 +42,11 @@ class SourceError(Exception):
         where = f"{path}:{line}:{column}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
 
+
+# rdflib logs every ill-typed literal (a month 13, a malformed decimal) with a traceback when it
+# parses one; the shapes report those as violations with file and message
+# (shapes/literals.ttl), so the traceback would only frighten the curator.
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
 
 # Extensions of RDF files a curator may put under data/ by mistake (only `.ttl` is read).
 RDF_SUFFIXES = {".ttl", ".turtle", ".nt", ".n3", ".nq", ".trig", ".rdf", ".owl", ".jsonld"}
