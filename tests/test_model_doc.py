@@ -64,3 +64,17 @@ def test_country_extents_are_what_the_tool_generates() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_country_extents.py"), "--check"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, "data/kassel/country-extents.ttl differs from the tool's output"
+
+
+def test_pages_show_the_provisional_partnership(base_url: str) -> None:
+    """Zhytomyr rests on a weak source only: the pages say so, in English and German."""
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        page = client.get("/doc/partnership/kassel--zhytomyr", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "provisional" in page.text and "resting on weak sources only" in page.text
+        german = client.get("/doc/place/kassel", headers={"Accept": "text/html", "Accept-Language": "de"})
+        assert german.status_code == 200 and "vorläufig" in german.text
+        florence = client.get("/doc/partnership/kassel--florence", headers={"Accept": "text/html"})
+        assert "provisional" not in florence.text
