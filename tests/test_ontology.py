@@ -232,3 +232,15 @@ def test_the_contradiction_check_catches_what_it_looks_for(
     derived = closure(broken)
     assert contradictions(derived), name
 
+
+
+def test_the_version_iri_dereferences_to_the_ontology(base_url: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        graph = Graph().parse(data=client.get("/ontology", params={"format": "ttl"}).text, format="turtle")
+        version = graph.value(ONTOLOGY, OWL.versionIRI)
+        assert version is not None and str(version).startswith(f"{BASE}ontology/")
+        r = client.get("/ontology/" + str(version).rsplit("/", 1)[1], params={"format": "ttl"})
+        assert r.status_code == 303 and r.headers["location"].endswith("/ontology?format=ttl")
+        assert client.get("/ontology/0.0.1").status_code == 404
