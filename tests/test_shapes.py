@@ -215,7 +215,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("geo-two", "PlaceOneGeoNamesShape", "QualifiedMaxCount"),
     },
     # ---- literals
-    "literal-language": {("regional", "LanguageTagShape", "SPARQL")},
+    "curated-literal-language": {("regional", "LanguageTagShape", "SPARQL")},
     "literal-ill-typed": {
         ("month-13", "WellFormedLiteralShape", "SPARQL"),
         ("day-32", "WellFormedLiteralShape", "SPARQL"),
