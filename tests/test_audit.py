@@ -53,7 +53,8 @@ DISCREPANCIES = {
     ],
     10: [("wikidata-p190-2016", "place/kassel", "http://www.wikidata.org/prop/direct/P190")],
 }
-UNVERIFIED_ROWS = {5, 10}
+# 8: outdated, but no source we hold says so; 9: an undated figure against a dated one (docs/model.md)
+UNVERIFIED_ROWS = {5, 8, 9, 10}
 
 
 def audit_json(*args: str, **kwargs) -> tuple[dict, int]:
@@ -129,7 +130,8 @@ def test_the_sparql_query_and_the_audit_agree(report: dict) -> None:
         for c in report["contradicted"]
     }
     assert from_query == from_report
-    assert report["summary"]["contradicted"] == len(from_query) >= 16
+    # 13 since issue 10: Rovaniemi's "province" and Ramat Gan's undated population are unverified
+    assert report["summary"]["contradicted"] == len(from_query) >= 13
 
 
 def test_unverified_montana_and_weak_only_facts(report: dict) -> None:

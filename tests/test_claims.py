@@ -18,6 +18,7 @@ from rdflib.namespace import OWL, PROV, RDF, RDFS, SH
 
 from conftest import ROOT, run_cli, shared_path
 from twinning_kg import loading
+from twinning_kg.build import materialise
 from twinning_kg.config import Settings
 
 SETTINGS = Settings()
@@ -34,7 +35,10 @@ VERDICT = {name: ID[f"verdict/{name}"] for name in ("supported", "contradicted",
 
 @pytest.fixture(scope="module")
 def loaded() -> loading.Loaded:
-    return loading.load(SETTINGS)
+    """The sources as the build publishes them (shortcuts derived from the events)."""
+    loaded = loading.load(SETTINGS)
+    materialise(loaded.dataset, SETTINGS)
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +285,8 @@ def test_claims_agree_with_the_curated_graph(claims: Graph, loaded: loading.Load
                 f"{claim}: evidence lacks the fact's source {fact_sources}"
             )
         checked += 1
-    assert checked >= 40
+    # 33: the country claims carry no trusted value (no source we hold states a country)
+    assert checked >= 30
 
 
 def test_labels_and_notes_paraphrase_not_copy(claims: Graph) -> None:

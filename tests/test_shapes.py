@@ -1,9 +1,11 @@
 """Every SHACL shape fires on a fixture made to break it, and the real data conforms.
 
 The fixtures in tests/fixtures/shapes/ are loaded *on top of* the real ontology and data
-(as the build would see them) in one validation run; each expectation then checks which
-shapes fired for which focus node of that fixture file, so a fixture that trips the wrong
-shape, or an extra one, fails its test.
+(as the build would see them, shortcuts derived) in one validation run; each expectation
+then checks which shapes fired for which focus node of that fixture file, so a fixture that
+trips the wrong shape, or an extra one, fails its test. Fixtures named `curated-*` are
+loaded into a curated area (as a file under data/<area>/ would be); the others into an
+area that is not curated (as an import's graph), so they test one rule each.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pytest
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, SH
 
+from twinning_kg.build import materialise
 from twinning_kg.config import Settings
-from twinning_kg.loading import load, parse_file
+from twinning_kg.loading import Loaded, load, parse_file
 from twinning_kg.validation import Report, Result, bulk_constraints, load_shapes, validate
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shapes"
@@ -24,7 +27,10 @@ SETTINGS = Settings()
 FX = f"{SETTINGS.base_iri}id/fixture/"
 TW = f"{SETTINGS.base_iri}ontology#"
 SHAPES = f"{SETTINGS.base_iri}shapes#"
-OUR_SHAPE_FILES = ("places.ttl", "partnerships.ttl", "sources.ttl", "curated.ttl", "vocabulary.ttl")
+OUR_SHAPE_FILES = (
+    "places.ttl", "partnerships.ttl", "sources.ttl", "curated.ttl", "vocabulary.ttl", "lifecycle.ttl",
+    "identity.ttl", "literals.ttl", "geography.ttl", "provenance.ttl",
+)
 
 # fixture file -> {(focus, shape, constraint component)} that must fire, and nothing else.
 # A focus starting with "tw:" is an ontology term, otherwise it is fx:<name>.
@@ -60,13 +66,16 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("self", "PartnershipPartnerCountShape", "MinCount"),
         ("three", "PartnershipPartnerCountShape", "MaxCount"),
     },
-    "partnership-partner-class": {("with-country", "PartnershipPartnerClassShape", "Class")},
+    "partnership-partner-class": {
+        ("with-country", "PartnershipPartnerClassShape", "Class"),
+        ("lone", "PlaceTwinnedWithShape", "Class"),
+    },
     "partnership-kind": {
         ("wrong-kind", "PartnershipKindShape", "Node"),
         ("no-kind", "PartnershipKindShape", "MinCount"),
     },
     "partnership-status": {("wrong-status", "PartnershipStatusShape", "Node")},
-    "partnership-status-since": {("since-year", "PartnershipStatusSinceShape", "Datatype")},
+    "partnership-status-since": {("since-german", "PartnershipStatusSinceShape", "Or")},
     # a start of a wrong datatype matches no precision either
     "partnership-start-date": {
         ("start-string", "PartnershipStartDateShape", "Or"),
@@ -99,13 +108,25 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     "source-kind": {("no-source-kind", "SourceKindShape", "MinCount")},
     "source-reliability": {("medium", "SourceReliabilityShape", "In")},
     "agent-name": {("anonymous", "AgentNameShape", "MinCount")},
-    "curated-flag": {("half-curated", "CuratedFlagShape", "HasValue")},
+    # a curator cannot opt out: the area's graph makes it curated, "false" makes two values
+    "curated-flag": {("half-curated", "CuratedFlagShape", "MaxCount")},
     "curated-label-de": {("english-only", "CuratedLabelDeShape", "QualifiedMinCount")},
     "curated-label-en": {("german-only", "CuratedLabelEnShape", "QualifiedMinCount")},
-    "partnership-label-lang": {("two-de", "PartnershipLabelLangShape", "UniqueLang")},
-    "curated-partnership": {("undescribed", "CuratedPartnershipShape", "Or")},
+    # marked tw:curated by hand, so the curated rules apply (lifecycle, status) as well
+    "partnership-label-lang": {
+        ("two-de", "PartnershipLabelLangShape", "UniqueLang"),
+        ("two-de", "CuratedLifecycleShape", "Or"),
+        ("two-de", "CuratedStatusShape", "Or"),
+    },
+    # in a curated area: without events it has no lifecycle and no status either
+    "curated-partnership": {
+        ("undescribed", "CuratedPartnershipShape", "Or"),
+        ("undescribed", "CuratedLifecycleShape", "Or"),
+        ("undescribed", "CuratedStatusShape", "Or"),
+    },
     "ontology": {
         ("bare-ontology", "OntologyVersionShape", "MinCount"),
+        ("bare-ontology", "OntologyVersionIriShape", "MinCount"),
         ("bare-ontology", "OntologyLicenseShape", "MinCount"),
         ("bare-ontology", "OntologyCreatorShape", "MinCount"),
     },
@@ -115,6 +136,7 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
         ("tw:fixtureNoDeComment", "TermCommentDeShape", "QualifiedMinCount"),
         ("tw:FixtureNoEnComment", "TermCommentEnShape", "QualifiedMinCount"),
         ("tw:FixtureTwoLabels", "TermLangShape", "UniqueLang"),
+        ("tw:FixtureUndefined", "TermDefinedByShape", "SPARQL"),
     },
     "concepts": {
         ("scheme-no-de", "SchemeLabelDeShape", "QualifiedMinCount"),
@@ -126,6 +148,92 @@ EXPECTED: dict[str, set[tuple[str, str, str]]] = {
     },
     # the way the world import writes places and partnerships: nothing may fire
     "imported-ok": set(),
+    # ---- lifecycle
+    "lifecycle-suspended-since": {("suspended-undated", "SuspendedSinceShape", "Or")},
+    "lifecycle-ended-end": {("ended-undated", "EndedEndDateShape", "Or")},
+    "lifecycle-active-end": {("active-ended", "ActiveWithoutEndShape", "Not")},
+    "lifecycle-status-since-before-start": {
+        ("since-before-start", "StatusSinceNotBeforeStartShape", "SPARQL"),
+    },
+    "lifecycle-status-as-of": {("as-of-text", "PartnershipStatusAsOfShape", "Or")},
+    "event-date": {("undated", "EventDateShape", "MinCount")},
+    # the start derived from an imprecise establishment lacks its precision too
+    "event-precision": {
+        ("imprecise", "EventPrecisionShape", "MinCount"),
+        ("imprecise", "EventDatePrecisionShape", "Or"),
+        ("p-imprecise", "StartPrecisionShape", "Or"),
+    },
+    "event-date-precision": {
+        ("mistyped", "EventDatePrecisionShape", "Or"),
+        ("p-mistyped", "StartPrecisionShape", "Or"),
+    },
+    "event-source": {("unsourced-event", "EventSourceShape", "MinCount")},
+    "event-owner": {("orphan", "EventOwnerShape", "MinCount")},
+    "establishment-once": {
+        ("twice-established", "EstablishmentOnceShape", "QualifiedMaxCount"),
+        ("never-established", "EstablishmentOnceShape", "QualifiedMinCount"),
+    },
+    # the build then derives "active since 1995" (the renewal), before the start as well
+    "event-not-before-start": {
+        ("renewed-1995", "EventNotBeforeStartShape", "SPARQL"),
+        ("p-early", "StatusSinceNotBeforeStartShape", "SPARQL"),
+    },
+    "event-not-in-future": {("renewed-2999", "EventNotInFutureShape", "SPARQL")},
+    "succession": {
+        ("bare-succession", "SuccessionPredecessorShape", "MinCount"),
+        ("bare-succession", "SuccessionSuccessorShape", "MinCount"),
+        ("same-succession", "SuccessionSuccessorShape", "Disjoint"),
+        ("stranger-succession", "SuccessorIsPartnerShape", "SPARQL"),
+    },
+    "confirmation": {("vague", "ConfirmationShape", "MinCount")},
+    "curated-lifecycle": {
+        ("curated-bare", "CuratedLifecycleShape", "Or"),
+        ("curated-bare", "CuratedStatusShape", "Or"),
+    },
+    # ---- provenance policy
+    "curated-weak-only": {
+        ("kassel--montana", "StrongOrProvisionalShape", "Or"),
+        ("kassel--montana", "StrongFactSourceShape", "Or"),
+    },
+    "curated-provisional-ok": set(),
+    # ---- identity and uniqueness
+    "identity-pair": {
+        ("pair-one", "UniquePairShape", "SPARQL"),
+        ("pair-two", "UniquePairShape", "SPARQL"),
+    },
+    "identity-wikidata": {
+        ("twin-a", "UniqueWikidataShape", "SPARQL"),
+        ("twin-b", "UniqueWikidataShape", "SPARQL"),
+        ("two-items", "PlaceOneWikidataShape", "QualifiedMaxCount"),
+    },
+    "identity-geonames": {
+        ("geo-a", "UniqueGeoNamesShape", "SPARQL"),
+        ("geo-b", "UniqueGeoNamesShape", "SPARQL"),
+        ("geo-http", "PlaceGeoNamesShape", "Or"),
+        ("geo-document", "PlaceGeoNamesShape", "Or"),
+        ("geo-page", "PlaceGeoNamesShape", "Or"),
+        ("geo-two", "PlaceOneGeoNamesShape", "QualifiedMaxCount"),
+    },
+    # ---- literals
+    "curated-literal-language": {("regional", "LanguageTagShape", "SPARQL")},
+    "literal-ill-typed": {
+        ("month-13", "WellFormedLiteralShape", "SPARQL"),
+        ("day-32", "WellFormedLiteralShape", "SPARQL"),
+        ("february-29", "WellFormedLiteralShape", "SPARQL"),
+        ("two-points", "WellFormedLiteralShape", "SPARQL"),
+    },
+    # ---- geography
+    "geography": {
+        ("swapped", "CoordinatesInCountryShape", "SPARQL"),
+        ("sign-lost", "CoordinatesInCountryShape", "SPARQL"),
+        ("unmapped", "CountryExtentShape", "Node"),
+    },
+    "bounding-box": {
+        ("bad-box", "BoxSouthShape", "LessThanOrEquals"),
+        ("bad-box", "BoxWestShape", "MinCount"),
+        ("bad-box", "BoxEastShape", "MaxInclusive"),
+        ("tall-box", "BoxNorthShape", "MaxInclusive"),
+    },
 }
 
 
@@ -138,15 +246,27 @@ def _component(result: Result) -> str:
     return name.removesuffix("ConstraintComponent")
 
 
+def fixture_area(path: Path) -> str:
+    return "fixtures-curated" if path.stem.startswith("curated-") else "fixtures"
+
+
+def load_fixtures(paths: list[Path]) -> Loaded:
+    """Real data plus fixtures, shortcuts derived as `twinning-kg validate` does."""
+    loaded = load(SETTINGS, extra=[(p, fixture_area(p)) for p in paths], uncurated=("fixtures",))
+    materialise(loaded.dataset, SETTINGS)
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def real_report() -> Report:
-    return validate(load(SETTINGS), SETTINGS)
+    loaded = load(SETTINGS)
+    materialise(loaded.dataset, SETTINGS)
+    return validate(loaded, SETTINGS)
 
 
 @pytest.fixture(scope="module")
 def fixture_report() -> Report:
-    extra = [(path, "fixtures") for path in sorted(FIXTURES.glob("*.ttl"))]
-    return validate(load(SETTINGS, extra=extra), SETTINGS)
+    return validate(load_fixtures(sorted(FIXTURES.glob("*.ttl"))), SETTINGS)
 
 
 def test_real_data_conforms(real_report: Report) -> None:
@@ -218,22 +338,22 @@ def test_start_today_or_this_year_is_not_in_the_future(tmp_path: Path) -> None:
     """The boundary: a start today (day) or this year (year, month) is allowed."""
     today = dt.date.today()
     body = (FIXTURES / "place-label.ttl").read_text().split("fx:nameless")[0] + f"""
-fx:today a tw:Partnership ; tw:partner place:kassel , place:florence ; tw:kind kind:town-twinning ;
+fx:today a tw:Partnership ; tw:partner place:tiergarten , place:ramat-gan ; tw:kind kind:town-twinning ;
     prov:wasDerivedFrom source:k-2012 ;
     tw:startDate "{today.isoformat()}"^^xsd:date ; tw:startPrecision prec:day .
-fx:this-month a tw:Partnership ; tw:partner place:kassel , place:mulhouse ; tw:kind kind:town-twinning ;
+fx:this-month a tw:Partnership ; tw:partner place:tiergarten , place:izmit ; tw:kind kind:town-twinning ;
     prov:wasDerivedFrom source:k-2012 ;
     tw:startDate "{today:%Y-%m}"^^xsd:gYearMonth ; tw:startPrecision prec:month .
-fx:this-year a tw:Partnership ; tw:partner place:kassel , place:arnstadt ; tw:kind kind:town-twinning ;
+fx:this-year a tw:Partnership ; tw:partner place:tiergarten , place:yaroslavl ; tw:kind kind:town-twinning ;
     prov:wasDerivedFrom source:k-2012 ;
     tw:startDate "{today:%Y}"^^xsd:gYear ; tw:startPrecision prec:year .
-fx:next-year a tw:Partnership ; tw:partner place:kassel , place:rovaniemi ; tw:kind kind:town-twinning ;
+fx:next-year a tw:Partnership ; tw:partner place:tiergarten , place:vasteras ; tw:kind kind:town-twinning ;
     prov:wasDerivedFrom source:k-2012 ;
     tw:startDate "{today.year + 1}"^^xsd:gYear ; tw:startPrecision prec:year .
 """
     path = tmp_path / "today.ttl"
     path.write_text(body)
-    report = validate(load(SETTINGS, extra=[(path, "fixtures")]), SETTINGS)
+    report = validate(load_fixtures([path]), SETTINGS)
     fired = {(r.focus_iri, (r.shape_iri or "").removeprefix(SHAPES)) for r in report.results}
     assert fired == {(FX + "next-year", "StartNotFutureShape")}
 
@@ -253,7 +373,7 @@ def test_report_text_and_json(fixture_report: Report) -> None:
 def test_bulk_sparql_gives_the_same_results_as_pyshacl() -> None:
     """validation.py runs SPARQL constraints once over the graph; pyshacl per focus node."""
     names = ("start-not-future", "end-not-before-start", "imported-ok")
-    loaded = load(SETTINGS, extra=[(FIXTURES / f"{name}.ttl", "fixtures") for name in names])
+    loaded = load_fixtures([FIXTURES / f"{name}.ttl" for name in names])
 
     def key(report: Report) -> set[tuple]:
         return {(r.focus_iri, r.shape_iri, r.path, r.value, r.message_en, r.message_de)

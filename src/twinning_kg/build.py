@@ -36,7 +36,7 @@ from rdflib import Dataset, Graph, URIRef
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import RDF
 
-from twinning_kg import dumps, loading, release_lease
+from twinning_kg import dumps, lifecycle, loading, release_lease
 from twinning_kg.config import Settings, publication_dir
 from twinning_kg.release import MANIFEST, Release, Stamp
 from twinning_kg.source_date import SourceDate, SourceDateError, source_date
@@ -89,15 +89,22 @@ def sources_date(settings: Settings) -> SourceDate:
 
 
 def materialise(dataset: Any, settings: Settings) -> int:
-    """Add `tw:twinnedWith` both ways between the two partners of every `tw:Partnership`.
+    """Derive the shortcuts: status and dates from lifecycle events, then `tw:twinnedWith`.
 
-    The links go into the graph that types the partnership, so per-graph counts and
-    provenance stay right. A partnership without exactly two distinct IRI partners is
-    left alone: the shapes report it. Returns how many triples were new.
+    `lifecycle.derive` adds each partnership's status shortcuts from its events. Then
+    `tw:twinnedWith` goes both ways between the two partners of every `tw:Partnership`
+    that is not a `tw:ProvisionalPartnership` (a link resting on weak sources only is not
+    stated as a P190 fact). The links go into the graph that types the partnership, so
+    per-graph counts and provenance stay right. A partnership without exactly two
+    distinct IRI partners is left alone: the shapes report it. Returns how many triples
+    were new.
     """
     vocab = tw(settings.base_iri)
-    added = 0
+    added = lifecycle.derive(dataset, settings)
+    provisional = {s for s, _, _, _ in dataset.quads((None, RDF.type, vocab.ProvisionalPartnership, None))}
     for partnership, _, _, context in list(dataset.quads((None, RDF.type, vocab.Partnership, None))):
+        if partnership in provisional:
+            continue
         partners = {o for _, _, o, _ in dataset.quads((partnership, vocab.partner, None, None))}
         if len(partners) != 2 or not all(isinstance(p, URIRef) for p in partners):
             continue

@@ -5,10 +5,21 @@ Conventions (docs/architecture.md): `ontology/*.ttl` -> `{base}graph/ontology`;
 Files are parsed with `publicID = base IRI`, so relative IRIs in them land under the
 configured base. Syntax is checked with Oxigraph's strict parser first because it
 reports the exact line and column; a broken file raises `SourceError` naming both.
+
+Curation is decided by where a resource lives: every area under `data/` is curated, so
+the loader marks each place and partnership typed in an area's graph `tw:curated true`
+(in that graph). Nobody writes the flag by hand, and a new resource cannot escape the
+rules for curated data by forgetting it. Imports add their own graphs after loading and
+are never curated.
+
+Nothing under `data/` is silently ignored: an RDF file directly under `data/` (in no
+area) or with another extension than `.ttl` is not loaded but reported by name
+(`Loaded.problems`), and the validation report turns each into a violation.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph
-from rdflib import Dataset, Graph, URIRef
+from rdflib import Dataset, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS
 from rdflib.term import Node
 
 from twinning_kg.config import Settings
@@ -31,6 +43,24 @@ class SourceError(Exception):
         super().__init__(f"{where}: {message}")
 
 
+# rdflib logs every ill-typed literal (a month 13, a malformed decimal) with a traceback when it
+# parses one; the shapes report those as violations with file and message
+# (shapes/literals.ttl), so the traceback would only frighten the curator.
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
+
+# Extensions of RDF files a curator may put under data/ by mistake (only `.ttl` is read).
+RDF_SUFFIXES = {".ttl", ".turtle", ".nt", ".n3", ".nq", ".trig", ".rdf", ".owl", ".jsonld"}
+
+
+@dataclass(frozen=True)
+class LayoutProblem:
+    """A file under `data/` that is not loaded, and why (in English and German)."""
+
+    path: Path
+    message_en: str
+    message_de: str
+
+
 @dataclass
 class Loaded:
     """The dataset plus where each subject was stated (for readable reports)."""
@@ -38,6 +68,8 @@ class Loaded:
     dataset: Dataset
     files: dict[Path, URIRef] = field(default_factory=dict)
     subject_files: dict[Node, set[Path]] = field(default_factory=lambda: defaultdict(set))
+    curated_graphs: set[URIRef] = field(default_factory=set)
+    problems: list[LayoutProblem] = field(default_factory=list)
 
     def files_of(self, node: Node) -> list[Path]:
         return sorted(self.subject_files.get(node, ()))
@@ -50,6 +82,32 @@ def source_files(settings: Settings) -> list[tuple[Path, str]]:
         for area in sorted(p for p in settings.data_dir.iterdir() if p.is_dir()):
             found += [(p, area.name) for p in sorted(area.rglob("*.ttl"))]
     return found
+
+
+def layout_problems(settings: Settings) -> list[LayoutProblem]:
+    """RDF files under `data/` that `source_files` does not load (see module docstring)."""
+    data = settings.data_dir
+    if not data.is_dir():
+        return []
+    problems = []
+    for path in sorted(p for p in data.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in RDF_SUFFIXES or (path.parent != data and path.suffix == ".ttl"):
+            continue
+        if path.parent == data:
+            problems.append(LayoutProblem(
+                path,
+                f"{path.name} lies directly under data/, in no area, and is not loaded; "
+                "move it into an area folder (data/<area>/)",
+                f"{path.name} liegt direkt unter data/, in keinem Bereich, und wird nicht geladen; "
+                "verschieben Sie die Datei in einen Bereichsordner (data/<Bereich>/)",
+            ))
+        else:
+            problems.append(LayoutProblem(
+                path,
+                f"{path.name} is not loaded: only Turtle files ending in .ttl are read",
+                f"{path.name} wird nicht geladen: gelesen werden nur Turtle-Dateien mit der Endung .ttl",
+            ))
+    return problems
 
 
 def check_syntax(path: Path, base_iri: str) -> None:
@@ -75,10 +133,17 @@ def parse_file(path: Path, base_iri: str) -> Graph:
     return graph
 
 
-def load(settings: Settings, extra: Iterable[tuple[Path, str]] = ()) -> Loaded:
-    """Parse every source file (plus `extra` (path, area) pairs) into named graphs."""
+def load(
+    settings: Settings, extra: Iterable[tuple[Path, str]] = (), uncurated: Iterable[str] = ()
+) -> Loaded:
+    """Parse every source file (plus `extra` (path, area) pairs) into named graphs.
+
+    Every area but `ontology` is curated, extra areas too unless named in `uncurated`
+    (tests load imported-style fixtures that way).
+    """
     dataset = Dataset(default_union=True)
-    loaded = Loaded(dataset=dataset)
+    loaded = Loaded(dataset=dataset, problems=layout_problems(settings))
+    plain = {"ontology", *uncurated}
     for path, area in [*source_files(settings), *extra]:
         graph_iri = URIRef(f"{settings.base_iri}graph/{area}")
         part = parse_file(path, settings.base_iri)
@@ -89,7 +154,29 @@ def load(settings: Settings, extra: Iterable[tuple[Path, str]] = ()) -> Loaded:
             target.add(triple)
             loaded.subject_files[triple[0]].add(path)
         loaded.files[path] = graph_iri
+        if area not in plain:
+            loaded.curated_graphs.add(graph_iri)
+    mark_curated(loaded, settings)
     return loaded
+
+
+def mark_curated(loaded: Loaded, settings: Settings) -> None:
+    """`tw:curated true` on every place and partnership typed in a curated graph (that graph)."""
+    tw = f"{settings.base_iri}ontology#"
+    classes = set()
+    for root in (URIRef(tw + "Place"), URIRef(tw + "Partnership")):
+        todo = [root]
+        while todo:
+            cls = todo.pop()
+            if cls not in classes:
+                classes.add(cls)
+                todo += [s for s, _, _, _ in loaded.dataset.quads((None, RDFS.subClassOf, cls, None))]
+    flag = (URIRef(tw + "curated"), Literal(True))
+    for graph_iri in sorted(loaded.curated_graphs):
+        graph = loaded.dataset.graph(graph_iri)
+        typed = {s for cls in classes for s in graph.subjects(RDF.type, cls) if isinstance(s, URIRef)}
+        for subject in sorted(typed):
+            graph.add((subject, *flag))
 
 
 def _position(exc: SyntaxError) -> tuple[int | None, int | None]:

@@ -35,7 +35,7 @@ from rdflib.namespace import RDF, RDFS, SH
 from rdflib.term import Node
 
 from twinning_kg.config import Settings
-from twinning_kg.loading import Loaded, parse_file
+from twinning_kg.loading import LayoutProblem, Loaded, parse_file
 
 SEVERITY_NAMES = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
 TARGETS = (SH.targetNode, SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf)
@@ -148,9 +148,25 @@ def validate(
     results = [_result(results_graph, node, data, loaded, tagged) for node in _result_nodes(results_graph)]
     for constraint in bulk:
         results += constraint.run(data, loaded)
+    results += [_layout_result(problem) for problem in loaded.problems]
     results.sort(key=lambda r: (r.files, r.focus, r.path or "", r.shape or "", r.value or ""))
     conforms = bool(conforms) and not any(r.severity == "Violation" for r in results)
     return Report(conforms=conforms, results=results)
+
+
+def _layout_result(problem: LayoutProblem) -> Result:
+    """A file under data/ that was not loaded (loading.layout_problems), as a violation."""
+    return Result(
+        focus=str(problem.path),
+        path=None,
+        severity="Violation",
+        message_en=problem.message_en,
+        message_de=problem.message_de,
+        shape=None,
+        component=None,
+        value=None,
+        files=(str(problem.path),),
+    )
 
 
 @dataclass(frozen=True)

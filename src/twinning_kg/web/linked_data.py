@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import DCTERMS, FOAF, RDF
+from rdflib.namespace import DCTERMS, FOAF, OWL, RDF
 
 from twinning_kg.web import pages, svgmap
 from twinning_kg.web.context import AppContext
@@ -308,6 +308,21 @@ def make_router(ctx: AppContext) -> APIRouter:
         )
         response.headers.update(headers)
         return response
+
+    @router.api_route("/ontology/{version}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def ontology_version(request: Request, version: str) -> Response:
+        """The owl:versionIRI of the ontology: the current version is the document at /ontology
+        (303 there, format kept); earlier versions are not kept online (404)."""
+        try:
+            graph = await pages.ontology_graph(ctx)
+        except Exception as exc:  # noqa: BLE001
+            return engine_failed(request, exc)
+        current = graph.value(URIRef(f"{ctx.base_iri}ontology"), OWL.versionIRI)
+        wanted = f"{ctx.base_iri}ontology/{version}"
+        if current is None or str(current) != wanted:
+            return error(request, 404, "not_found", "not_found_text", detail=wanted)
+        target = str(request.base_url) + "ontology" + _query(request, "format", "lang")
+        return RedirectResponse(target, status_code=303, headers={"Vary": VARY})
 
     # ---------------------------------------------------------------- landing page
 

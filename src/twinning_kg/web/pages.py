@@ -358,6 +358,7 @@ class Partner:
     start: str | None = None
     lat: float | None = None
     lon: float | None = None
+    provisional: bool = False  # a tw:ProvisionalPartnership: resting on weak sources only
 
 
 @dataclass
@@ -509,6 +510,7 @@ def _partnership_row(ctx: AppContext, ps: Node, place: Node, graph: Graph, label
         ),
         lat=_float(graph.value(other, GEO.lat)),
         lon=_float(graph.value(other, GEO.long)),
+        provisional=(ps, RDF.type, tw(ctx, "ProvisionalPartnership")) in graph,
     )
 
 
@@ -547,6 +549,7 @@ def _extra(ctx: AppContext, kind: str, node: URIRef, graph: Graph, labeller: Lab
         extra["status"] = labeller.link(status) if status is not None else None
         extra["status_key"] = status_key(ctx, status)
         extra["status_since"] = graph.value(node, tw(ctx, "statusSince"))
+        extra["provisional"] = (node, RDF.type, tw(ctx, "ProvisionalPartnership")) in graph
         extra["kind"] = labeller.link(kind_) if kind_ is not None else None
         extra["start"] = format_date(
             graph.value(node, tw(ctx, "startDate")), graph.value(node, tw(ctx, "startPrecision")), labeller
@@ -596,7 +599,7 @@ async def hub_partners(
         f"""CONSTRUCT {{ ?s ?p ?o }} WHERE {{
   {{ BIND({h} AS ?s) {h} ?p ?o FILTER(?p IN ({_in([*LABEL_PROPS, GEO.lat, GEO.long])})) }}
   UNION {{ ?s <{tw(ctx, "partner")}> {h} . ?s ?p ?o .
-           FILTER(?p IN (<{tw(ctx, "partner")}>, <{tw(ctx, "status")}>, <{tw(ctx, "kind")}>,
+           FILTER(?p IN (<{tw(ctx, "partner")}>, <{tw(ctx, "status")}>, <{tw(ctx, "kind")}>, <{RDF.type}>,
                          <{tw(ctx, "startDate")}>, <{tw(ctx, "startPrecision")}>, {_in(LABEL_PROPS)})) }}
   UNION {{ ?ps <{tw(ctx, "partner")}> {h} . ?ps ?q ?s . FILTER(isIRI(?s)) ?s ?p ?o .
            FILTER(?p IN ({_in([*LABEL_PROPS, GEO.lat, GEO.long])})) }}
