@@ -2,50 +2,72 @@
 
 What stays ours, whatever store answers (`serve --store URL`):
 - the guard (`engine.guard` -> `query_guard.check`) runs first: no update, no SERVICE
-  outside the allow-list reaches the remote store;
+  outside the allow-list reaches the remote store; then `remote_guard.check`: nothing
+  beyond the SPARQL the embedded engine speaks (a store's pragmas and SQL built-ins);
 - the time limit is the HTTP timeout *and* an overall deadline; when it passes we stop
   reading and answer 422 like the local engine (the remote store may still finish the
   query: stopping it is the remote store's business, e.g. its own timeout setting);
-- the row cap: results are streamed as SPARQL TSV (SELECT) or N-Triples (graphs), one
-  line per row/triple, and reading stops at the cap, so a huge result never gets buffered;
-- content negotiation (`result_formats.negotiate`) and the serialisation: the TSV or
+- the row cap: results are streamed as SPARQL XML (SELECT; one `<result>` element per
+  row) or N-Triples (graphs; one line per triple), and reading stops at the cap, so a
+  huge result never gets buffered. A store that cut the result at a cap of its own says
+  so (Virtuoso: `X-SPARQL-MaxRows`) and gets the same 422, never a silently short answer;
+- content negotiation (`result_formats.negotiate`) and the serialisation: the XML or
   N-Triples is re-serialised by pyoxigraph, so the bytes match the local engine's.
+  (Not TSV, though it is cheaper: Virtuoso's TSV is not SPARQL 1.1 TSV, its IRIs and
+  literals are both written as quoted strings.) Store quirks in the answers are undone
+  by `remote_quirks`.
 
 Dataset semantics: our contract says a query without a dataset sees the union of all
 named graphs. Stores differ on that (Oxigraph's default graph is its own, Fuseki's is
-configurable), so it is stated with the standard protocol instead: every named graph of
-the store as `default-graph-uri` *and* `named-graph-uri` (SPARQL 1.1 Protocol §2.1.4),
-which gives the union as default graph and keeps `GRAPH ?g` working. The list of graphs
-is asked from the store and cached for `GRAPH_LIST_TTL` seconds (a re-publish shows up).
+configurable, Virtuoso's is every graph it holds, its own system graphs included), so it
+is stated with the standard protocol instead: every graph of the release as
+`default-graph-uri` *and* `named-graph-uri` (SPARQL 1.1 Protocol §2.1.4), which gives
+the union as default graph and keeps `GRAPH ?g` working. `serve --store` passes the
+release's graphs (its manifest), so graphs the store holds for anything else stay out.
+Without that list the store's named graphs are asked for and cached for
+`GRAPH_LIST_TTL` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Iterable
 
 import httpx
 import pyoxigraph as ox
 
+from twinning_kg import query_guard, remote_guard, remote_quirks
 from twinning_kg.config import Settings
 from twinning_kg.engine import QueryError, QueryRequest, QueryResult, guard
 from twinning_kg.result_formats import FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS, Choice, negotiate
 
 GRAPH_LIST_TTL = 60.0
-GRAPH_LIST_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g { } }"
-TSV = "text/tab-separated-values"
+# `GRAPH ?g { }` would be cheaper, but Virtuoso answers it with no graphs at all.
+GRAPH_LIST_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+XML = "application/sparql-results+xml"
 NTRIPLES = "application/n-triples"
 BOOLEAN = "application/sparql-results+json"
-
-
-class _TooMany(Exception):
-    pass
+# What marks one row in the stream: a `<result>` element; a non-empty N-Triples line.
+# (Virtuoso ends its N-Triples with an empty line, which is no triple.)
+ROW = re.compile(rb"<result[\s/>]")
+TRIPLE = re.compile(rb"[^\n]\n")
+STORE = "of the SPARQL store behind this endpoint"
 
 
 class RemoteEngine:
     """Forward guarded queries to the SPARQL query endpoint `url` (e.g. Oxigraph's `/query`)."""
 
-    def __init__(self, url: str, settings: Settings, *, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        graphs: Iterable[str] | None = None,
+    ) -> None:
+        """`graphs`: the graphs whose union is the default graph (the release's); None: ask the store."""
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url}: a remote store must be an http(s) SPARQL endpoint URL")
         self.url = url
@@ -54,15 +76,22 @@ class RemoteEngine:
             float(settings.query_timeout), connect=min(10.0, float(settings.query_timeout))
         )
         self._client = client or httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "twinning-kg"})
+        self._fixed_graphs = tuple(sorted(graphs)) if graphs is not None else None
         self._graphs: tuple[str, ...] | None = None
         self._graphs_at = 0.0
         self._graphs_lock = asyncio.Lock()
+        self._graph_cap_known = False
+        self._graph_cap_value: int | None = None
 
     async def close(self) -> None:
         await self._client.aclose()
 
     async def execute(self, request: QueryRequest) -> QueryResult:
         info = guard(request, self.settings)
+        try:
+            remote_guard.check(request.query)
+        except remote_guard.RemoteRefusal as exc:
+            raise QueryError(400, exc.message) from exc
         timeout = float(self.settings.query_timeout)
         try:
             return await asyncio.wait_for(self._execute(request, info.form, info.has_dataset_clause), timeout)
@@ -86,12 +115,17 @@ class RemoteEngine:
             default, named = (), ()  # the query's FROM / FROM NAMED decide
         else:
             default = named = await self._all_graphs()
-        data = [("query", request.query)]
+        # Relative IRIs resolve against the dataset's base IRI, as on the embedded engine.
+        # Only when the query has no BASE: Virtuoso refuses a second BASE in the prologue.
+        query = request.query
+        if "base" not in query_guard.keywords(query_guard.unescape(query)):
+            query = f"BASE <{self.settings.base_iri}> {query}"
+        data = [("query", query)]
         data += [("default-graph-uri", g) for g in default] + [("named-graph-uri", g) for g in named]
         max_rows = int(self.settings.max_rows)
         if form == "ASK":
             choice = negotiate("ASK", request.accept)
-            body = await self._fetch(data, BOOLEAN, None)
+            body = await self._fetch(data, BOOLEAN, None, None)
             result = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
             return QueryResult(
                 "ASK",
@@ -100,18 +134,24 @@ class RemoteEngine:
             )
         if form == "SELECT":
             choice = negotiate("SELECT", request.accept)
-            body = await self._fetch(data, TSV, max_rows + 1)  # + the header line
-            if choice.format == "TSV":
-                return QueryResult("SELECT", choice.content_type, body)
-            result = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV)
+            body = remote_quirks.fix_xml_results(await self._fetch(data, XML, ROW, max_rows))
+            result = ox.parse_query_results(body, format=ox.QueryResultsFormat.XML)
             return QueryResult(
                 "SELECT",
                 choice.content_type,
                 result.serialize(format=getattr(ox.QueryResultsFormat, choice.format)),
             )
         choice = negotiate(form, request.accept)
-        body = await self._fetch(data, NTRIPLES, max_rows, what="triples")
-        triples = list(ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
+        store_cap = await self._graph_cap()
+        body = await self._fetch(data, NTRIPLES, TRIPLE, max_rows, what="triples")
+        if store_cap is not None and len(TRIPLE.findall(body)) >= store_cap:
+            raise QueryError(422, self._cap_message(store_cap, "triples", STORE))
+        triples = remote_quirks.fix_triples(
+            [
+                ox.Triple(q.subject, q.predicate, q.object)
+                for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)
+            ]
+        )
         try:
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         except (ValueError, OSError) as exc:
@@ -122,35 +162,98 @@ class RemoteEngine:
         return QueryResult(form, choice.content_type, out)
 
     async def _fetch(
-        self, data: list[tuple[str, str]], accept: str, max_lines: int | None, what: str = "rows"
+        self,
+        data: list[tuple[str, str]],
+        accept: str,
+        row: re.Pattern[bytes] | None,
+        max_rows: int | None,
+        what: str = "rows",
     ) -> bytes:
-        """POST the query (SPARQL 1.1 Protocol §2.1.2), stream the answer, stop at the cap."""
+        """POST the query (SPARQL 1.1 Protocol §2.1.2), stream the answer, stop at the cap.
+
+        `row` matches what marks one row in the body; the count runs over the chunk
+        boundaries (the last few bytes of a chunk are read again with the next one).
+        """
         headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
         content = str(httpx.QueryParams(data)).encode()
         async with self._client.stream("POST", self.url, content=content, headers=headers) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode("utf-8", "replace").strip()
-                status = 400 if 400 <= response.status_code < 500 else 502
-                raise QueryError(status, f"the SPARQL store answered {response.status_code}: {text[:2000]}")
-            chunks: list[bytes] = []
-            lines = 0
-            async for chunk in response.aiter_bytes():
-                lines += chunk.count(b"\n")
-                if max_lines is not None and lines > max_lines:
+                status = remote_quirks.error_status(response.status_code, text) or 502
+                if status == 422:
                     raise QueryError(
                         422,
-                        f"the result has more than {self.settings.max_rows} {what}, the limit of this "
-                        "endpoint; add a LIMIT (and OFFSET to page) or download the dumps",
+                        "the SPARQL store stopped the query at its own time limit; narrow it down "
+                        "(LIMIT, more specific patterns) or download the dumps "
+                        f"({text.splitlines()[0][:300]})",
                     )
+                raise QueryError(status, f"the SPARQL store answered {response.status_code}: {text[:2000]}")
+            self._refuse_partial(response, what)
+            chunks: list[bytes] = []
+            rows, tail, keep = 0, b"", 7  # 7: one byte less than the longest row marker
+            async for chunk in response.aiter_bytes():
+                if row is not None and max_rows is not None:
+                    window = tail + chunk
+                    rows += sum(1 for m in row.finditer(window) if m.end() > len(tail))
+                    tail = window[-keep:]
+                    if rows > max_rows:
+                        raise QueryError(422, self._cap_message(self.settings.max_rows, what))
                 chunks.append(chunk)
             return b"".join(chunks)
 
+    def _refuse_partial(self, response: httpx.Response, what: str) -> None:
+        """A 200 that the store says is incomplete is not an answer (Virtuoso's headers)."""
+        if "x-sparql-maxrows" in response.headers:  # cut at its ResultSetMaxRows
+            store_cap = response.headers["x-sparql-maxrows"]
+            if store_cap.isdigit() and int(store_cap) >= self.settings.max_rows:
+                raise QueryError(422, self._cap_message(self.settings.max_rows, what))
+            raise QueryError(422, self._cap_message(store_cap, what, STORE))
+        if response.headers.get("x-sql-state", "").upper() == "S1TAT":  # "anytime" partial result
+            raise QueryError(
+                422,
+                "the SPARQL store stopped the query at its own time limit and had only part of the "
+                "answer; narrow it down (LIMIT, more specific patterns) or download the dumps",
+            )
+
+    @staticmethod
+    def _cap_message(cap: object, what: str, whose: str = "of this endpoint") -> str:
+        more = "more than" if whose == "of this endpoint" else "at least"
+        return (
+            f"the result has {more} {cap} {what}, the limit {whose}; "
+            "add a LIMIT (and OFFSET to page) or download the dumps"
+        )
+
+    async def _graph_cap(self) -> int | None:
+        """The store's own cap on results when it is at or below ours, else None.
+
+        Virtuoso cuts CONSTRUCT/DESCRIBE results at its ResultSetMaxRows *without* saying
+        so; for SELECT it sends X-SPARQL-MaxRows. So the engine asks once for one row more
+        than our cap, from a cross join of whatever the store holds by default (only the
+        headers are read): a cap the store names there holds for graph results too, and a
+        graph result that reaches it is refused (422) rather than passed on short.
+        """
+        async with self._graphs_lock:
+            if not self._graph_cap_known:
+                rows = int(self.settings.max_rows) + 1
+                query = f"SELECT ?s WHERE {{ ?s ?p ?o . ?a ?b ?c }} LIMIT {rows}"
+                headers = {"Accept": XML, "Content-Type": "application/x-www-form-urlencoded"}
+                content = str(httpx.QueryParams({"query": query})).encode()
+                async with self._client.stream("POST", self.url, content=content, headers=headers) as answer:
+                    cap = answer.headers.get("x-sparql-maxrows", "")
+                self._graph_cap_value = int(cap) if cap.isdigit() and int(cap) < rows else None
+                self._graph_cap_known = True
+            return self._graph_cap_value
+
     async def _all_graphs(self) -> tuple[str, ...]:
-        """The store's named graphs (cached): the union default graph of our contract."""
+        """The release's graphs, else the store's named graphs (cached): the union default graph."""
+        if self._fixed_graphs is not None:
+            return self._fixed_graphs
         async with self._graphs_lock:
             if self._graphs is None or time.monotonic() - self._graphs_at > GRAPH_LIST_TTL:
-                body = await self._fetch([("query", GRAPH_LIST_QUERY)], TSV, None)
-                rows = ox.parse_query_results(body, format=ox.QueryResultsFormat.TSV)
+                body = await self._fetch([("query", GRAPH_LIST_QUERY)], XML, None, None)
+                rows = ox.parse_query_results(
+                    remote_quirks.fix_xml_results(body), format=ox.QueryResultsFormat.XML
+                )
                 self._graphs = tuple(
                     sorted(str(s["g"].value) for s in rows if isinstance(s["g"], ox.NamedNode))
                 )
