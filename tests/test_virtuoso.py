@@ -576,8 +576,11 @@ def test_the_front_end_never_lets_virtuoso_fetch(front: ServerProcess, canary: C
     for query in fetching_queries(canary.url):
         response = ask(front, query)
         assert response.status_code == 400, (query, response.status_code, response.text)
-        assert "Traceback" not in response.text
+        assert any(reason in response.text for reason in OUR_REFUSALS), response.text
     assert canary.hits == []
+
+
+OUR_REFUSALS = ("standard SPARQL 1.1 only", "DEFINE is not SPARQL 1.1", "is not supported by this endpoint")
 
 
 @pytest.mark.parametrize(
@@ -588,6 +591,8 @@ def test_the_front_end_never_lets_virtuoso_fetch(front: ServerProcess, canary: C
         "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
         'DEFINE get:soft "replace" SELECT * FROM <http://127.0.0.1:9/x> WHERE { ?s ?p ?o }',
         "#comment\n  Define sql:log-enable 2 SELECT * WHERE { ?s ?p ?o } LIMIT 1",
+        "define input:default-graph-uri <http://www.openlinksw.com/schemas/virtrdf#> BASE <urn:x:> "
+        "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",  # its own BASE: nothing of ours goes first
         "SELECT (bif:sys_stat('st_dbms_name') AS ?x) {}",  # server internals
         "SELECT (<sql:RDF_QUAD_URI_L>('a', 'b', 'c') AS ?x) {}",  # stored procedures
         "SELECT * WHERE { ?s <bif:contains> '\"Kassel\"' }",
@@ -598,7 +603,8 @@ def test_the_front_end_never_lets_virtuoso_fetch(front: ServerProcess, canary: C
 def test_virtuoso_extensions_are_refused(front: ServerProcess, query: str) -> None:
     response = ask(front, query)
     assert response.status_code == 400, response.text
-    assert "Traceback" not in response.text
+    # refused by us, before the store is asked (not an error of Virtuoso's compiler)
+    assert any(reason in response.text for reason in OUR_REFUSALS), response.text
 
 
 def test_standard_queries_naming_those_words_still_run(front: ServerProcess) -> None:
