@@ -72,3 +72,40 @@ def test_accepted(name: str) -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_the_example_queries_pass(path: Path) -> None:
     check(path.read_text())
+
+
+GRAPHS = frozenset({"https://w3id.org/twinning-kg/graph/kassel", "https://w3id.org/twinning-kg/graph/claims"})
+BASE = "https://w3id.org/twinning-kg/"
+
+DATASET_REFUSED = {
+    "from a store graph": "SELECT * FROM <http://www.openlinksw.com/schemas/virtrdf#> WHERE { ?s ?p ?o }",
+    "from named": "SELECT * FROM NAMED <urn:other> WHERE { GRAPH ?g { ?s ?p ?o } }",
+    "from by prefix": "PREFIX v: <http://www.openlinksw.com/schemas/> "
+    "SELECT * FROM v:virtrdf WHERE { ?s ?p ?o }",
+    "from lower case, over lines": "select * from\n  named\n <urn:other> where { ?s ?p ?o }",
+    "graph iri": "ASK { GRAPH <urn:nothing> { ?s ?p ?o } }",
+    "graph relative to the base": "ASK { GRAPH <graph/nothing> { ?s ?p ?o } }",
+    "graph relative to the query's base": "BASE <http://example.org/> "
+    "ASK { GRAPH <graph/kassel> { ?s ?p ?o } }",
+    "from something unreadable": "SELECT * FROM ?g WHERE { ?s ?p ?o }",
+    "escaped": "SELECT * FROM <urn:\\u006fther> WHERE { ?s ?p ?o }",
+}
+
+DATASET_ACCEPTED = {
+    "from a release graph": "SELECT * FROM <https://w3id.org/twinning-kg/graph/kassel> WHERE { ?s ?p ?o }",
+    "graph variable": "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
+    "graph relative to the base": "ASK { GRAPH <graph/kassel> { ?s ?p ?o } }",
+    "graph by prefix": "PREFIX g: <https://w3id.org/twinning-kg/graph/> ASK { GRAPH g:claims { ?s ?p ?o } }",
+    "the words elsewhere": 'SELECT ?from ?graph WHERE { ?from <urn:graph> "FROM <urn:x>" } # GRAPH <urn:y>',
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATASET_REFUSED))
+def test_dataset_outside_the_release_refused(name: str) -> None:
+    with pytest.raises(RemoteRefusal, match="graph"):
+        check(DATASET_REFUSED[name], GRAPHS, BASE)
+
+
+@pytest.mark.parametrize("name", sorted(DATASET_ACCEPTED))
+def test_dataset_within_the_release_accepted(name: str) -> None:
+    check(DATASET_ACCEPTED[name], GRAPHS, BASE)

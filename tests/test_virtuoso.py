@@ -370,6 +370,72 @@ def test_protocol_dataset_answers_as_on_the_embedded_engine(
     same_answers(ask(embedded, query, **params), ask(front, query, **params), query)
 
 
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", {"default-graph-uri": f"{BASE}graph/kassel"}),
+        (
+            "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }",
+            {"default-graph-uri": f"{BASE}graph/kassel"},
+        ),
+        ("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", {"named-graph-uri": f"{BASE}graph/kassel"}),
+    ],
+)
+def test_half_a_protocol_dataset_answers_as_on_the_embedded_engine(
+    front: ServerProcess, embedded: ServerProcess, query: str, params: dict[str, str]
+) -> None:
+    """The half the client leaves out is empty (Virtuoso would make it every graph it holds)."""
+    same_answers(ask(embedded, query, **params), ask(front, query, **params), f"{query} {params}")
+
+
+VIRTRDF = "http://www.openlinksw.com/schemas/virtrdf#"
+
+
+def test_virtuoso_merges_from_into_the_protocol_dataset(published: Virtuoso) -> None:
+    """Positive control of the quirk: asked directly, FROM adds the store's system graph
+    to the dataset the protocol names (599 triples of ours + its own)."""
+    query = f"SELECT (COUNT(*) AS ?n) FROM <{VIRTRDF}> WHERE {{ ?s ?p ?o }}"
+    response = published.query(query, **{"default-graph-uri": f"{BASE}graph/kassel"})
+    assert int(response.json()["results"]["bindings"][0]["n"]["value"]) > 599
+    ghost = published.query(
+        f"ASK {{ GRAPH <{VIRTRDF}> {{ ?s ?p ?o }} }}", **{"named-graph-uri": f"{BASE}graph/kassel"}
+    )
+    assert ghost.json()["boolean"] is True  # though that graph is not among the named graphs
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        (f"SELECT (COUNT(*) AS ?n) FROM <{VIRTRDF}> WHERE {{ ?s ?p ?o }}", {}),
+        (f"ASK {{ GRAPH <{VIRTRDF}> {{ ?s ?p ?o }} }}", {}),
+        (f"PREFIX v: <{VIRTRDF}> SELECT * FROM NAMED v: WHERE {{ ?s ?p ?o }}", {}),
+    ],
+)
+def test_graphs_outside_the_release_named_in_the_query_are_refused(
+    front: ServerProcess, query: str, params: dict[str, str]
+) -> None:
+    """Virtuoso cannot be made to read them as empty graphs (it merges FROM in): refused."""
+    response = ask(front, query, **params)
+    assert response.status_code == 400, response.text
+    assert "this dataset has no such graph" in response.text and VIRTRDF in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }", {"named-graph-uri": VIRTRDF}),
+        ("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", {"default-graph-uri": VIRTRDF}),
+    ],
+)
+def test_graphs_outside_the_release_in_the_protocol_are_empty(
+    front: ServerProcess, embedded: ServerProcess, query: str, params: dict[str, str]
+) -> None:
+    """As on the embedded engine (and as the W3C protocol tests expect): an empty graph."""
+    response = ask(front, query, **params)
+    assert response.json()["results"]["bindings"][0]["n"]["value"] == "0"
+    same_answers(ask(embedded, query, **params), response, f"{query} {params}")
+
+
 def test_geometries_come_back_as_wkt_literals_without_invented_digits(front: ServerProcess) -> None:
     """Virtuoso stores WKT as float32 and prints it as virtrdf:Geometry with 12 digits."""
     response = ask(

@@ -54,6 +54,7 @@ BOOLEAN = "application/sparql-results+json"
 ROW = re.compile(rb"<result[\s/>]")
 TRIPLE = re.compile(rb"[^\n]\n")
 STORE = "of the SPARQL store behind this endpoint"
+NO_GRAPH = "urn:x-twinning-kg:no-graph"  # names an empty half of a protocol dataset
 
 
 class RemoteEngine:
@@ -89,7 +90,7 @@ class RemoteEngine:
     async def execute(self, request: QueryRequest) -> QueryResult:
         info = guard(request, self.settings)
         try:
-            remote_guard.check(request.query)
+            remote_guard.check(request.query, self._fixed_graphs, self.settings.base_iri)
         except remote_guard.RemoteRefusal as exc:
             raise QueryError(400, exc.message) from exc
         timeout = float(self.settings.query_timeout)
@@ -110,7 +111,7 @@ class RemoteEngine:
 
     async def _execute(self, request: QueryRequest, form: str, has_dataset: bool) -> QueryResult:
         if request.default_graph_uris or request.named_graph_uris:
-            default, named = request.default_graph_uris, request.named_graph_uris
+            default, named = self._protocol_dataset(request)
         elif has_dataset:
             default, named = (), ()  # the query's FROM / FROM NAMED decide
         else:
@@ -160,6 +161,21 @@ class RemoteEngine:
             choice = Choice(FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS[FALLBACK_GRAPH_MEDIA_TYPE], False)
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         return QueryResult(form, choice.content_type, out)
+
+    def _protocol_dataset(self, request: QueryRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The client's default-graph-uri/named-graph-uri as the embedded engine reads them.
+
+        A graph the release does not hold is an empty graph (not the store's graph of that
+        name: its system graphs, or anyone else's in a shared store, stay out), and a half
+        the client left out is empty (SPARQL 1.1 Protocol §2.1.4), where Virtuoso would read
+        a missing named-graph-uri as "every graph I hold". Empty is said with a graph IRI
+        that exists nowhere.
+        """
+        default, named = tuple(request.default_graph_uris), tuple(request.named_graph_uris)
+        if self._fixed_graphs is not None:
+            default = tuple(g for g in default if g in self._fixed_graphs)
+            named = tuple(g for g in named if g in self._fixed_graphs)
+        return default or (NO_GRAPH,), named or (NO_GRAPH,)
 
     async def _fetch(
         self,

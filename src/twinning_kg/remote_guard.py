@@ -19,6 +19,11 @@ goes to the remote store only if it uses no `DEFINE`, names nothing in `bif:`/`s
 and calls no function IRI except those pyoxigraph implements (XSD casts, GeoSPARQL).
 Refusals are 400 with the reason, as the embedded engine answers these queries.
 
+And the dataset: given the release's graphs, `FROM`, `FROM NAMED` and `GRAPH <iri>` may
+name those only (`check_dataset` says why: Virtuoso merges a query's FROM into the
+protocol's dataset, so its system graphs, or anyone else's in a shared store, would be
+one FROM away).
+
 Fail closed: `bif:`/`sql:` are looked for everywhere (inside strings too, where they
 cost at most a false refusal), function calls and `DEFINE` outside strings, IRIs and
 comments. A prefixed name is expanded with every declaration of its prefix; a relative
@@ -30,6 +35,8 @@ and would be a third reader of the same text, which is how guards get bypassed.)
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from urllib.parse import urljoin
 
 from twinning_kg.query_guard import unescape
 
@@ -61,6 +68,12 @@ _PLACEHOLDER = r"<\d+>"
 _CALL = re.compile(rf"(?:(?P<full>{_PLACEHOLDER})|{_PNAME})\s*\(")
 _PREFIX_DECL = re.compile(rf"(?i)(?<![\w:?$])prefix\s+(?P<name>[^\s:]*)\s*:\s*(?P<iri>{_PLACEHOLDER})")
 _DEFINE = re.compile(r"(?i)(?<![\w:?$.\-])define(?![\w:\-])")
+_BASE_DECL = re.compile(rf"(?i)(?<![\w:?$])base\s+(?P<iri>{_PLACEHOLDER})")
+_DATASET_REF = re.compile(
+    rf"(?i)(?<![\w:?$.\-])(?P<keyword>from(?:\s+named)?|graph)(?![\w:\-])\s*"
+    rf"(?:(?P<full>{_PLACEHOLDER})|{_PNAME})?"
+)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 class RemoteRefusal(Exception):
@@ -71,51 +84,90 @@ class RemoteRefusal(Exception):
         self.message = message
 
 
-def check(query: str) -> None:
-    """Raise RemoteRefusal if `query` reaches beyond the SPARQL the embedded engine speaks.
+def check(query: str, graphs: Collection[str] | None = None, base_iri: str | None = None) -> None:
+    """Raise RemoteRefusal if `query` reaches beyond the SPARQL the embedded engine speaks,
+    or (given the release's `graphs`) names a graph outside them in FROM or GRAPH.
 
     Read twice: with SPARQL's `\\u` escapes applied (as the standard and pyoxigraph read
     it) and as written (Virtuoso applies them only inside strings), so an escaped quote
     cannot make one reading see a string where the store sees code.
     """
     for text in dict.fromkeys((unescape(query), query)):
-        _check(text)
+        reading = _Reading(text)
+        reading.check_language()
+        if graphs is not None:
+            reading.check_dataset(frozenset(graphs), base_iri)
 
 
-def _check(text: str) -> None:
-    found = _STORE_SCHEMES.search(text)
-    if found:
-        raise RemoteRefusal(
-            f"'{found.group(1)}:' names a SPARQL store's built-in SQL functions; "
-            "this endpoint answers standard SPARQL 1.1 only"
-        )
-    iris: list[str] = []
+class _Reading:
+    """The query text with strings and comments masked and IRIs set apart (placeholders)."""
 
-    def mask(match: re.Match[str]) -> str:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.iris: list[str] = []
+        self.code = _TOKENS.sub(self._mask, text)
+        self.prefixes: dict[str, list[str]] = {}
+        for decl in _PREFIX_DECL.finditer(self.code):
+            self.prefixes.setdefault(decl.group("name"), []).append(self._iri(decl.group("iri")))
+
+    def _mask(self, match: re.Match[str]) -> str:
         if match.group("string"):
             return '""'
         if match.group("comment"):
             return " "
-        iris.append(match.group("iri")[1:-1])
-        return f"<{len(iris) - 1}>"  # a placeholder: nothing inside an IRI is read as syntax
+        self.iris.append(match.group("iri")[1:-1])
+        return f"<{len(self.iris) - 1}>"  # a placeholder: nothing inside an IRI is read as syntax
 
-    code = _TOKENS.sub(mask, text)
-    if _DEFINE.search(code):
-        raise RemoteRefusal(
-            "DEFINE is not SPARQL 1.1 (it is a store-specific pragma) and is not accepted here"
-        )
-    prefixes: dict[str, list[str]] = {}
-    for decl in _PREFIX_DECL.finditer(code):
-        prefixes.setdefault(decl.group("name"), []).append(iris[int(decl.group("iri")[1:-1])])
-    for call in _CALL.finditer(code):
-        if call.group("full"):
-            candidates = [iris[int(call.group("full")[1:-1])]]
-        else:
-            namespaces = prefixes.get(call.group("prefix") or "")
-            if not namespaces:
-                name = f"{call.group('prefix') or ''}:{call.group('local')}"
-                raise RemoteRefusal(f"the function {name} uses an undeclared prefix")
-            candidates = [ns + call.group("local") for ns in namespaces]
-        for iri in candidates:
-            if not iri.startswith(ALLOWED_FUNCTION_NAMESPACES):
-                raise RemoteRefusal(f"the function <{iri}> is not supported by this endpoint")
+    def _iri(self, placeholder: str) -> str:
+        return self.iris[int(placeholder[1:-1])]
+
+    def _expand(self, match: re.Match[str], what: str) -> list[str]:
+        """Every IRI a placeholder or prefixed name in `match` can stand for."""
+        if match.group("full"):
+            return [self._iri(match.group("full"))]
+        namespaces = self.prefixes.get(match.group("prefix") or "")
+        if not namespaces:
+            name = f"{match.group('prefix') or ''}:{match.group('local')}"
+            raise RemoteRefusal(f"{what} {name} uses an undeclared prefix")
+        return [ns + match.group("local") for ns in namespaces]
+
+    def check_language(self) -> None:
+        found = _STORE_SCHEMES.search(self.text)
+        if found:
+            raise RemoteRefusal(
+                f"'{found.group(1)}:' names a SPARQL store's built-in SQL functions; "
+                "this endpoint answers standard SPARQL 1.1 only"
+            )
+        if _DEFINE.search(self.code):
+            raise RemoteRefusal(
+                "DEFINE is not SPARQL 1.1 (it is a store-specific pragma) and is not accepted here"
+            )
+        for call in _CALL.finditer(self.code):
+            for iri in self._expand(call, "the function"):
+                if not iri.startswith(ALLOWED_FUNCTION_NAMESPACES):
+                    raise RemoteRefusal(f"the function <{iri}> is not supported by this endpoint")
+
+    def check_dataset(self, graphs: frozenset[str], base_iri: str | None) -> None:
+        """FROM, FROM NAMED and GRAPH <iri> may name the release's graphs only.
+
+        Virtuoso adds a query's FROM graphs to the protocol's dataset instead of giving
+        way to it (SPARQL 1.1 Protocol §2.1.4), so `FROM <its system graph>` would read
+        the store's own graphs; and for `GRAPH <iri>` outside the named graphs it
+        answers ASK true and COUNT 1 where there is nothing. A graph outside the release
+        is therefore refused by name, whatever the store would make of it.
+        """
+        bases = [(m.start(), self._iri(m.group("iri"))) for m in _BASE_DECL.finditer(self.code)]
+        for ref in _DATASET_REF.finditer(self.code):
+            keyword = " ".join(ref.group("keyword").upper().split())
+            if not (ref.group("full") or ref.group("local") is not None):
+                if keyword.startswith("FROM"):
+                    raise RemoteRefusal(f"could not read the graph after {keyword}")
+                continue  # GRAPH ?variable
+            base = next((iri for at, iri in reversed(bases) if at < ref.start()), base_iri)
+            for iri in self._expand(ref, f"the graph after {keyword}"):
+                graph = iri if _SCHEME.match(iri) or not base else urljoin(base, iri)
+                if graph not in graphs:
+                    listed = ", ".join(f"<{g}>" for g in sorted(graphs))
+                    raise RemoteRefusal(
+                        f"{keyword} <{graph}>: this dataset has no such graph (its graphs: {listed})"
+                    )
