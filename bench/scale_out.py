@@ -16,8 +16,10 @@ response cache could answer one. Configurations:
 
 - one front end, wrk straight at it (what the proxy costs is the difference to the next);
 - one front end behind the proxy;
+- two front ends behind the proxy (scale-out, the two sharing both cores);
 - one front end with twice the query workers behind the proxy (more workers alone);
-- two front ends behind the proxy (scale-out).
+- one front end held to one core, then two front ends held to one core each (CPU
+  affinity, inherited by their query workers): separate machines, simulated on one.
 
 For each: requests/s, p50/p99 latency, non-2xx answers, and the CPU each part used (in
 cores: front ends with their workers, proxy, wrk), which says where a 2-core machine's
@@ -158,10 +160,19 @@ def proxy_main(port: int, backends: list[str]) -> None:
 class Process:
     """A child process whose CPU time (with its children's) can be read while it runs."""
 
-    def __init__(self, name: str, argv: list[str], ready_url: str | None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], ready_url: str | None, cpus: set[int] | None = None
+    ) -> None:
+        """`cpus`: pin the process (and so its query workers, which inherit it) to these cores."""
         self.name = name
         self.log = (WORK / f"{name}.log").open("w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
         self.ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + 180
         while ready_url:
@@ -202,12 +213,12 @@ class Process:
         self.log.close()
 
 
-def front_end(name: str, release: Path, workers: int) -> tuple[Process, str]:
+def front_end(name: str, release: Path, workers: int, cpus: set[int] | None = None) -> tuple[Process, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [str(BIN / "twinning-kg"), "serve", "--graph", str(release), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers)]
-    return Process(name, argv, f"{url}/sparql"), url
+    return Process(name, argv, f"{url}/sparql", cpus), url
 
 
 def proxy(name: str, backends: list[str]) -> tuple[Process, str]:
@@ -405,8 +416,8 @@ def report(figures: list[Figures], command: str, environment: dict[str, str], pl
         "CPU in cores used during the run.",
         "",
         "| configuration | clients | req/s | p50 ms | p99 ms | errors | cores: front ends | proxy | wrk "
-        "| other work on the machine |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| other work on the machine | requests per front-end CPU second |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     medians: dict[tuple[str, int], float] = {}
     for n in clients:
@@ -419,25 +430,30 @@ def report(figures: list[Figures], command: str, environment: dict[str, str], pl
                 f"| {config} | {n} | {rate:,.0f} ({spread}) | {median([f.p50_ms for f in runs]):.2f} "
                 f"| {median([f.p99_ms for f in runs]):.2f} | {sum(f.errors for f in runs)} "
                 f"| {median([f.cpu_front for f in runs]):.2f} | {median([f.cpu_proxy for f in runs]):.2f} "
-                f"| {median([f.cpu_wrk for f in runs]):.2f} | {median([f.cpu_others for f in runs]):.2f} |"
+                f"| {median([f.cpu_wrk for f in runs]):.2f} | {median([f.cpu_others for f in runs]):.2f} "
+                f"| {median([f.throughput / f.cpu_front for f in runs if f.cpu_front]):,.0f} |"
             )
     lines.append("")
-    gains = []
-    for n in clients:
-        one = [f for f in figures if f.config == CONFIGS[1] and f.clients == n]
-        two = [f for f in figures if f.config == CONFIGS[2] and f.clients == n]
-        if one and two and len(one) == len(two):
-            ratios = sorted(b.throughput / a.throughput for a, b in zip(one, two, strict=True))
-            gains.append(
-                f"{median(ratios):.2f}× at {n} client{'s' if n > 1 else ''} "
-                f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
-            )
-    if gains:
-        lines += [
-            "Two front ends over one, both behind the proxy, measured one right after the other in "
-            "each round (median of the rounds' ratios): " + "; ".join(gains) + ".",
-            "",
-        ]
+    for single, double, what in (
+        (CONFIGS[1], CONFIGS[2], "sharing both cores"),
+        (CONFIGS[4], CONFIGS[5], "one core each (separate machines, simulated)"),
+    ):
+        gains = []
+        for n in clients:
+            one = [f for f in figures if f.config == single and f.clients == n]
+            two = [f for f in figures if f.config == double and f.clients == n]
+            if one and two and len(one) == len(two):
+                ratios = sorted(b.throughput / a.throughput for a, b in zip(one, two, strict=True))
+                gains.append(
+                    f"{median(ratios):.2f}× at {n} client{'s' if n > 1 else ''} "
+                    f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                )
+        if gains:
+            lines += [
+                f"Two front ends over one, {what}, both behind the proxy and measured one right "
+                "after the other in each round (median of the rounds' ratios): " + "; ".join(gains) + ".",
+                "",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -465,6 +481,8 @@ CONFIGS = (
     "1 front end",
     "2 front ends",
     "1 front end, 4 workers",
+    "1 front end on 1 core",
+    "2 front ends, 1 core each",
 )
 
 
@@ -497,11 +515,17 @@ def main() -> None:
         a, a_url = front_end("front-a", release, args.workers)
         b, b_url = front_end("front-b", release, args.workers)
         wide, wide_url = front_end("front-wide", release, 2 * args.workers)
-        running += [a, b, wide]
+        # Separate machines, simulated: each front end (with its workers) held to one core.
+        first, second = sorted(os.sched_getaffinity(0))[:2]
+        pin_a, pin_a_url = front_end("front-core-a", release, args.workers, {first})
+        pin_b, pin_b_url = front_end("front-core-b", release, args.workers, {second})
+        running += [a, b, wide, pin_a, pin_b]
         proxy_one, one_url = proxy("proxy-one", [a_url])
         proxy_wide, wide_proxy_url = proxy("proxy-wide", [wide_url])
         proxy_two, two_url = proxy("proxy-two", [a_url, b_url])
-        running += [proxy_one, proxy_wide, proxy_two]
+        proxy_pin_one, pin_one_url = proxy("proxy-core-one", [pin_a_url])
+        proxy_pin_two, pin_two_url = proxy("proxy-core-two", [pin_a_url, pin_b_url])
+        running += [proxy_one, proxy_wide, proxy_two, proxy_pin_one, proxy_pin_two]
         same = same_answers(a_url, two_url, places[:20])
         say(f"answers through the proxy equal the front end's own: {same}")
         setups = [
@@ -509,6 +533,8 @@ def main() -> None:
             (CONFIGS[1], one_url, [a], proxy_one),  # and right after it, for a fair pair:
             (CONFIGS[2], two_url, [a, b], proxy_two),
             (CONFIGS[3].replace("4", str(2 * args.workers)), wide_proxy_url, [wide], proxy_wide),
+            (CONFIGS[4], pin_one_url, [pin_a], proxy_pin_one),
+            (CONFIGS[5], pin_two_url, [pin_a, pin_b], proxy_pin_two),
         ]
         for round_ in range(1, args.rounds + 1):
             say(f"round {round_} of {args.rounds}")
