@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from twinning_kg.remote_guard import RemoteRefusal, check
+from twinning_kg.remote_guard import QueryDataset, RemoteRefusal, check
 
 EXAMPLES = sorted(
     (Path(__file__).resolve().parents[1] / "src" / "twinning_kg" / "web" / "queries").glob("*.rq")
@@ -96,6 +96,8 @@ DATASET_ACCEPTED = {
     "graph variable": "SELECT ?g WHERE { GRAPH ?g { ?s ?p ?o } }",
     "graph relative to the base": "ASK { GRAPH <graph/kassel> { ?s ?p ?o } }",
     "graph by prefix": "PREFIX g: <https://w3id.org/twinning-kg/graph/> ASK { GRAPH g:claims { ?s ?p ?o } }",
+    "graph with from named": "SELECT * FROM <https://w3id.org/twinning-kg/graph/kassel> "
+    "FROM NAMED <https://w3id.org/twinning-kg/graph/claims> WHERE { GRAPH ?g { ?s ?p ?o } }",
     "the words elsewhere": 'SELECT ?from ?graph WHERE { ?from <urn:graph> "FROM <urn:x>" } # GRAPH <urn:y>',
 }
 
@@ -109,3 +111,16 @@ def test_dataset_outside_the_release_refused(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(DATASET_ACCEPTED))
 def test_dataset_within_the_release_accepted(name: str) -> None:
     check(DATASET_ACCEPTED[name], GRAPHS, BASE)
+
+
+def test_the_query_dataset_is_read_for_the_engine() -> None:
+    dataset = check(
+        "PREFIX g: <https://w3id.org/twinning-kg/graph/> SELECT * FROM g:kassel FROM NAMED <graph/claims> "
+        "FROM g:kassel WHERE { GRAPH ?g { ?s ?p ?o } }",
+        GRAPHS,
+        BASE,
+    )
+    assert dataset == QueryDataset(
+        ("https://w3id.org/twinning-kg/graph/kassel",), ("https://w3id.org/twinning-kg/graph/claims",)
+    )
+    assert check("SELECT * WHERE { GRAPH <graph/kassel> { ?s ?p ?o } }", GRAPHS, BASE) is None

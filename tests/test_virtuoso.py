@@ -104,6 +104,9 @@ MORE_QUERIES: dict[str, str] = {
     "?p tw:kind ?kind ; tw:startDate ?start ; tw:startPrecision <" + ID + "precision/day> } GROUP BY ?kind",
     "sources-of-suspensions": PREFIXES + "SELECT ?p ?source WHERE { ?p tw:statusSource ?source }",
     "from-one-graph": PREFIXES + f"SELECT (COUNT(*) AS ?n) FROM <{BASE}graph/kassel> WHERE {{ ?s ?p ?o }}",
+    "from-and-from-named": PREFIXES + f"SELECT ?g (COUNT(*) AS ?n) FROM <{BASE}graph/kassel> "
+    f"FROM NAMED <{BASE}graph/claims> WHERE {{ {{ ?s ?p ?o }} UNION {{ GRAPH ?g {{ ?s ?p ?o }} }} }} "
+    "GROUP BY ?g",
     "relative-iris": "ASK { <id/place/kassel> ?p ?o }",
     "ask-false": PREFIXES + f"ASK {{ {KASSEL} tw:twinnedWith {KASSEL} }}",
 }
@@ -418,6 +421,18 @@ def test_graphs_outside_the_release_named_in_the_query_are_refused(
     response = ask(front, query, **params)
     assert response.status_code == 400, response.text
     assert "this dataset has no such graph" in response.text and VIRTRDF in response.text
+
+
+def test_graph_with_from_and_no_from_named_sees_no_graph(
+    front: ServerProcess, embedded: ServerProcess, published: Virtuoso
+) -> None:
+    """Such a query has no named graphs; Virtuoso, asked directly, lists all of its own."""
+    query = f"SELECT DISTINCT ?g FROM <{BASE}graph/kassel> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"
+    direct = published.query(query)
+    assert VIRTRDF in {b["g"]["value"] for b in direct.json()["results"]["bindings"]}
+    assert ask(front, query).json()["results"]["bindings"] == []
+    counted = f"SELECT (COUNT(*) AS ?n) FROM <{BASE}graph/kassel> WHERE {{ GRAPH ?g {{ ?s ?p ?o }} }}"
+    same_answers(ask(embedded, counted), ask(front, counted), counted)
 
 
 @pytest.mark.parametrize(

@@ -90,12 +90,14 @@ class RemoteEngine:
     async def execute(self, request: QueryRequest) -> QueryResult:
         info = guard(request, self.settings)
         try:
-            remote_guard.check(request.query, self._fixed_graphs, self.settings.base_iri)
+            dataset = remote_guard.check(request.query, self._fixed_graphs, self.settings.base_iri)
         except remote_guard.RemoteRefusal as exc:
             raise QueryError(400, exc.message) from exc
         timeout = float(self.settings.query_timeout)
         try:
-            return await asyncio.wait_for(self._execute(request, info.form, info.has_dataset_clause), timeout)
+            return await asyncio.wait_for(
+                self._execute(request, info.form, info.has_dataset_clause, dataset), timeout
+            )
         except TimeoutError as exc:
             raise QueryError(
                 422,
@@ -109,9 +111,13 @@ class RemoteEngine:
                 502, f"the SPARQL store at {self.url} cannot be reached: {exc or type(exc).__name__}"
             ) from exc
 
-    async def _execute(self, request: QueryRequest, form: str, has_dataset: bool) -> QueryResult:
+    async def _execute(
+        self, request: QueryRequest, form: str, has_dataset: bool, dataset: remote_guard.QueryDataset | None
+    ) -> QueryResult:
         if request.default_graph_uris or request.named_graph_uris:
             default, named = self._protocol_dataset(request)
+        elif dataset is not None:  # the query's FROM / FROM NAMED, said again (remote_guard.check_dataset)
+            default, named = dataset.default or (NO_GRAPH,), dataset.named or (NO_GRAPH,)
         elif has_dataset:
             default, named = (), ()  # the query's FROM / FROM NAMED decide
         else:

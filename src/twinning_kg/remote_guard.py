@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from twinning_kg.query_guard import unescape
@@ -84,19 +85,35 @@ class RemoteRefusal(Exception):
         self.message = message
 
 
-def check(query: str, graphs: Collection[str] | None = None, base_iri: str | None = None) -> None:
+@dataclass(frozen=True)
+class QueryDataset:
+    """The graphs a query's FROM (`default`) and FROM NAMED (`named`) clauses name."""
+
+    default: tuple[str, ...]
+    named: tuple[str, ...]
+
+
+def check(
+    query: str, graphs: Collection[str] | None = None, base_iri: str | None = None
+) -> QueryDataset | None:
     """Raise RemoteRefusal if `query` reaches beyond the SPARQL the embedded engine speaks,
     or (given the release's `graphs`) names a graph outside them in FROM or GRAPH.
 
     Read twice: with SPARQL's `\\u` escapes applied (as the standard and pyoxigraph read
     it) and as written (Virtuoso applies them only inside strings), so an escaped quote
     cannot make one reading see a string where the store sees code.
+
+    Returns the query's own dataset (FROM / FROM NAMED, resolved) when it has one and
+    `graphs` is given, so the engine can state it to the store (see `check_dataset`).
     """
+    dataset = None
     for text in dict.fromkeys((unescape(query), query)):
         reading = _Reading(text)
         reading.check_language()
         if graphs is not None:
-            reading.check_dataset(frozenset(graphs), base_iri)
+            found = reading.check_dataset(frozenset(graphs), base_iri)
+            dataset = dataset or found  # the standard reading (escapes applied) comes first
+    return dataset
 
 
 class _Reading:
@@ -147,7 +164,7 @@ class _Reading:
                 if not iri.startswith(ALLOWED_FUNCTION_NAMESPACES):
                     raise RemoteRefusal(f"the function <{iri}> is not supported by this endpoint")
 
-    def check_dataset(self, graphs: frozenset[str], base_iri: str | None) -> None:
+    def check_dataset(self, graphs: frozenset[str], base_iri: str | None) -> QueryDataset | None:
         """FROM, FROM NAMED and GRAPH <iri> may name the release's graphs only.
 
         Virtuoso adds a query's FROM graphs to the protocol's dataset instead of giving
@@ -155,8 +172,16 @@ class _Reading:
         the store's own graphs; and for `GRAPH <iri>` outside the named graphs it
         answers ASK true and COUNT 1 where there is nothing. A graph outside the release
         is therefore refused by name, whatever the store would make of it.
+
+        Returns the query's dataset, if it has one: the engine sends the same graphs as
+        `default-graph-uri`/`named-graph-uri`, an empty half as a graph that exists
+        nowhere. A store that follows the protocol (the protocol's dataset replaces the
+        query's) and Virtuoso (it merges the two) then both see exactly the query's
+        dataset; without it Virtuoso reads "FROM <g>, no FROM NAMED" as "GRAPH may see
+        every graph I hold" where the query has no named graphs at all (SPARQL 1.1 §13.2).
         """
         bases = [(m.start(), self._iri(m.group("iri"))) for m in _BASE_DECL.finditer(self.code)]
+        clauses: dict[str, list[str]] = {"FROM": [], "FROM NAMED": []}
         for ref in _DATASET_REF.finditer(self.code):
             keyword = " ".join(ref.group("keyword").upper().split())
             if not (ref.group("full") or ref.group("local") is not None):
@@ -171,3 +196,10 @@ class _Reading:
                     raise RemoteRefusal(
                         f"{keyword} <{graph}>: this dataset has no such graph (its graphs: {listed})"
                     )
+                if keyword in clauses:
+                    clauses[keyword].append(graph)
+        if not clauses["FROM"] and not clauses["FROM NAMED"]:
+            return None
+        return QueryDataset(
+            tuple(dict.fromkeys(clauses["FROM"])), tuple(dict.fromkeys(clauses["FROM NAMED"]))
+        )
