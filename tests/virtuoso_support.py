@@ -106,7 +106,7 @@ def require_virtuoso() -> str:
 class Virtuoso:
     """One Virtuoso server in `directory`; `sparql`, `gsp` are its endpoints."""
 
-    def __init__(self, directory: Path, *, max_rows: int = 20_000, max_seconds: int = 5) -> None:
+    def __init__(self, directory: Path, *, max_rows: int = 20_000, max_seconds: int = 30) -> None:
         self.binary = require_virtuoso()
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
