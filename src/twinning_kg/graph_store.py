@@ -51,15 +51,17 @@ def publish(
     timeout: float = 300.0,
     on_graph: Callable[[str | None, int], None] | None = None,
     client: httpx.Client | None = None,
+    auth: httpx.Auth | None = None,
 ) -> list[GraphUpload]:
     """PUT every graph of the release at `directory` to the GSP `endpoint`; returns what was sent.
 
     `graphs`: the release's graphs when the caller already read them (`graphs_of`).
+    `auth`: credentials for a protected endpoint (`store_auth.ChallengeAuth`).
     """
     release = Release.open(directory)
     uploads: list[GraphUpload] = []
     owned = client is None
-    http = client or httpx.Client(timeout=timeout)
+    http = client or httpx.Client(timeout=timeout, auth=auth)
     try:
         for graph, triples in (graphs if graphs is not None else graphs_of(release)).items():
             body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
@@ -70,6 +72,12 @@ def publish(
                 raise PublishError(f"{endpoint}: {type(exc).__name__}: {exc or 'no answer'}") from exc
             if response.status_code not in (200, 201, 204):
                 detail = response.text.strip().splitlines()[0][:300] if response.text.strip() else ""
+                if response.status_code == 401:
+                    detail = (
+                        "the store refused these credentials"
+                        if auth is not None or http.auth is not None
+                        else "the store wants credentials (--user, password in $TWINNING_KG_STORE_PASSWORD)"
+                    )
                 raise PublishError(
                     f"{endpoint}: PUT graph {graph or '(default)'} answered {response.status_code} "
                     f"{response.reason_phrase}{': ' + detail if detail else ''}"

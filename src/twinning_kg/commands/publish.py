@@ -1,7 +1,13 @@
-"""`twinning-kg publish --graph DIR --to URL`: a release into a remote SPARQL store (GSP PUT)."""
+"""`twinning-kg publish --graph DIR --to URL`: a release into a remote SPARQL store (GSP PUT).
+
+The password of `--user` is read from the environment (or asked for on a terminal),
+never from the command line, where every user of the machine could read it.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -11,6 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from twinning_kg.cli import CliError
 from twinning_kg.graph_store import PublishError, graphs_of, publish
 from twinning_kg.release import Release, ReleaseError
+from twinning_kg.store_auth import ChallengeAuth
+
+PASSWORD_VARIABLE = "TWINNING_KG_STORE_PASSWORD"
 
 
 @click.command("publish")
@@ -25,14 +34,21 @@ from twinning_kg.release import Release, ReleaseError
     "--to",
     "endpoint",
     required=True,
-    help="Graph Store Protocol endpoint, e.g. http://127.0.0.1:7878/store (Oxigraph) "
-    "or http://host:3030/ds/data (Fuseki).",
+    help="Graph Store Protocol endpoint, e.g. http://127.0.0.1:7878/store (Oxigraph), "
+    "http://host:3030/ds/data (Fuseki) or http://host:8890/sparql-graph-crud-auth (Virtuoso).",
 )
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds allowed per graph upload.")
-def command(directory: Path, endpoint: str, timeout: float) -> None:
+@click.option(
+    "--user",
+    default=None,
+    help=f"User name for a protected endpoint (HTTP Digest or Basic, as the store asks); "
+    f"the password comes from ${PASSWORD_VARIABLE} or is asked for.",
+)
+def command(directory: Path, endpoint: str, timeout: float, user: str | None) -> None:
     """Load a release's graphs into an existing SPARQL store, one HTTP PUT per named graph."""
     if not endpoint.startswith(("http://", "https://")):
         raise CliError(f"--to {endpoint}: give the http(s) URL of a Graph Store endpoint", exit_code=2)
+    auth = ChallengeAuth(user, _password(user)) if user else None
     console = Console(stderr=True)
     try:
         release = Release.open(directory)
@@ -51,6 +67,7 @@ def command(directory: Path, endpoint: str, timeout: float) -> None:
                 endpoint,
                 graphs=graphs,
                 timeout=timeout,
+                auth=auth,
                 on_graph=lambda _graph, n: progress.advance(task, n),
             )
     except (ReleaseError, PublishError) as exc:
@@ -61,3 +78,12 @@ def command(directory: Path, endpoint: str, timeout: float) -> None:
         f"published release {release.version[:12]}: {len(uploads)} graph(s), "
         f"{sum(u.triples for u in uploads):,} triples to {endpoint}"
     )
+
+
+def _password(user: str) -> str:
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise CliError(f"--user {user}: set {PASSWORD_VARIABLE} to the password", exit_code=2)
+    return click.prompt(f"password of {user}", hide_input=True, err=True)

@@ -355,8 +355,8 @@ def _engine(release: Release, settings: Settings, store_url: str | None, worker_
     if store_url:
         from twinning_kg.remote_engine import RemoteEngine
 
-        try:
-            return RemoteEngine(store_url, settings)
+        try:  # the release's graphs, not whatever else the store holds (its system graphs, say)
+            return RemoteEngine(store_url, settings, graphs=release.manifest.get("graphs") or None)
         except ValueError as exc:
             raise CliError(f"--store {store_url}: {exc}", exit_code=2) from exc
     from twinning_kg.engine import WorkerPoolEngine
