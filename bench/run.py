@@ -360,9 +360,9 @@ def pyshacl_seconds(release: Path) -> float:
     import pyshacl
     from rdflib import Graph
 
+    from twinning_kg.checks.validation import load_shapes
+    from twinning_kg.checks.world_validation import SHACL_OPTIONS
     from twinning_kg.config import Settings
-    from twinning_kg.importers.checks import SHACL_OPTIONS
-    from twinning_kg.validation import load_shapes
 
     data = Graph()
     data.parse(release / "twinning-kg.nt", format="nt")

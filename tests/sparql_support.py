@@ -19,8 +19,8 @@ import httpx
 from rdflib import Dataset, URIRef
 
 from conftest import ServerProcess
-from twinning_kg.build import write_release
 from twinning_kg.config import Settings
+from twinning_kg.release.builder import write_release
 
 
 def release_of(
@@ -254,7 +254,8 @@ def spellings(target: str) -> list[str]:
 def unguarded_worker_main(conn: Any, config: Any) -> None:
     """A query worker whose guard sees no SERVICE clause (and so routes none): what a guard
     that misread the query would pass on. Only the worker's isolation stands in the way."""
-    from twinning_kg import engine, query_guard
+    from twinning_kg.query import engine
+    from twinning_kg.query import guard as query_guard
 
     def blind(query: str, *args: Any, **kwargs: Any) -> query_guard.QueryInfo:
         form = "ASK" if query.lstrip().upper().startswith("ASK") else "SELECT"
@@ -272,7 +273,7 @@ def client_from(address: str, timeout: float = 60) -> httpx.Client:
 
 def unisolated_worker_main(conn: Any, config: Any) -> None:
     """A query worker on a host that allows neither a network namespace nor seccomp."""
-    from twinning_kg import engine, sandbox
+    from twinning_kg.query import engine, sandbox
 
     sandbox._new_network_namespace = lambda: "unshare: Operation not permitted (simulated)"  # type: ignore[assignment]
     sandbox._seccomp_no_network = lambda: "libseccomp not found (simulated)"  # type: ignore[assignment]

@@ -25,11 +25,11 @@ from typing import Any
 
 import click
 
-from twinning_kg.cli import CliError
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
-from twinning_kg.engine import DEFAULT_WORKER_MEMORY_MB
-from twinning_kg.release import MANIFEST, Release, ReleaseError
-from twinning_kg.release_lease import Lease
+from twinning_kg.query.engine import DEFAULT_WORKER_MEMORY_MB
+from twinning_kg.release.leases import Lease
+from twinning_kg.release.reader import MANIFEST, Release, ReleaseError
 
 log = logging.getLogger("twinning_kg.serve")
 DEFAULTS = Settings()
@@ -336,7 +336,7 @@ def _release(graph: Path, settings: Settings) -> Release:
 
 
 def _build(graph: Path, settings: Settings) -> None:
-    from twinning_kg import build as build_module  # the build pipeline is only needed here
+    from twinning_kg.release import builder as build_module  # the build pipeline is only needed here
 
     try:
         build_module.build(settings, graph)
@@ -353,13 +353,13 @@ def _build(graph: Path, settings: Settings) -> None:
 
 def _engine(release: Release, settings: Settings, store_url: str | None, worker_memory: int) -> Any:
     if store_url:
-        from twinning_kg.remote_engine import RemoteEngine
+        from twinning_kg.query.remote_engine import RemoteEngine
 
         try:
             return RemoteEngine(store_url, settings)
         except ValueError as exc:
             raise CliError(f"--store {store_url}: {exc}", exit_code=2) from exc
-    from twinning_kg.engine import WorkerPoolEngine
+    from twinning_kg.query.engine import WorkerPoolEngine
 
     if not release.store_path.is_dir():
         raise CliError(f"{release.path}: no store/ directory; rebuild with `twinning-kg build`")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from rdflib import Graph, URIRef
 
 from twinning_kg.config import Settings
-from twinning_kg.release import Release
+from twinning_kg.release.reader import Release
 
 if TYPE_CHECKING:
-    from twinning_kg.engine import QueryEngine
+    from twinning_kg.query.engine import QueryEngine
 
 
 @dataclass

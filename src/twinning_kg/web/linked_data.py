@@ -12,7 +12,6 @@ Every read goes through `ctx.engine`; a failing engine gives a clear 503 page, n
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, OWL, RDF
 
 from twinning_kg.web import pages, svgmap
+from twinning_kg.web.audit_routes import claims_about
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.i18n import LANGUAGES, Strings, negotiate_language
 
@@ -519,14 +519,7 @@ def _resource_map(view: pages.ResourceView, s: Strings):  # noqa: ANN202 - Marku
 
 
 async def _claims(ctx: AppContext, iri: str, lang: str) -> list[dict[str, Any]]:
-    """Claims about `iri` from the claims engineer's `web.audit.claims_about`, if present."""
-    try:
-        audit = importlib.import_module("twinning_kg.web.audit")
-    except Exception:  # noqa: BLE001 - no audit module (yet) means no claims section
-        return []
-    claims_about = getattr(audit, "claims_about", None)
-    if claims_about is None:
-        return []
+    """Claims about `iri` (`audit_routes.claims_about`); the page shows without them on failure."""
     try:
         raw = await claims_about(ctx, iri)
     except Exception as exc:  # noqa: BLE001 - the page still shows without claims

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import gc
 import hashlib
-import importlib
 import json
 import mimetypes
 import os
@@ -28,18 +27,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Dataset, Graph, URIRef
-from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-from rdflib.namespace import RDF
+from rdflib import Dataset, Graph
 
-from twinning_kg import dumps, lifecycle, loading, release_lease
-from twinning_kg.config import Settings, publication_dir
-from twinning_kg.release import MANIFEST, Release, Stamp
-from twinning_kg.source_date import SourceDate, SourceDateError, source_date
+from twinning_kg import vocab
+from twinning_kg.config import Settings, catalog_dir
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.graph.prefixes import merge_prefixes, source_prefixes
+from twinning_kg.graph.quads import oxigraph_quads, rdflib_dataset
+from twinning_kg.release import catalog, dumps, leases
+from twinning_kg.release.catalog_parts import CatalogError
+from twinning_kg.release.reader import MANIFEST, Release, Stamp
+from twinning_kg.release.source_date import SourceDate, SourceDateError, source_date
+from twinning_kg.sources import loading
 from twinning_kg.vocab import tw
 
 KEEP_RELEASES = 3
@@ -81,76 +83,21 @@ def build(settings: Settings, out: Path | str, *, sources: SourceDate | None = N
 
 def sources_date(settings: Settings) -> SourceDate:
     """When what a release is made of last changed: the data (ontology/, data/) and the
-    catalog's hand-written parts (publication/); not shapes/, which check but add nothing."""
+    catalog's hand-written parts (catalog/); not shapes/, which check but add nothing."""
     try:
-        return source_date([settings.ontology_dir, settings.data_dir, publication_dir(settings)])
+        return source_date([settings.ontology_dir, settings.data_dir, catalog_dir(settings)])
     except SourceDateError as exc:
         raise BuildError(f"cannot date the release: {exc}", exit_code=2) from exc
 
 
-def materialise(dataset: Any, settings: Settings) -> int:
-    """Derive the shortcuts: status and dates from lifecycle events, then `tw:twinnedWith`.
-
-    `lifecycle.derive` adds each partnership's status shortcuts from its events. Then
-    `tw:twinnedWith` goes both ways between the two partners of every `tw:Partnership`
-    that is not a `tw:ProvisionalPartnership` (a link resting on weak sources only is not
-    stated as a P190 fact). The links go into the graph that types the partnership, so
-    per-graph counts and provenance stay right. A partnership without exactly two
-    distinct IRI partners is left alone: the shapes report it. Returns how many triples
-    were new.
-    """
-    vocab = tw(settings.base_iri)
-    added = lifecycle.derive(dataset, settings)
-    provisional = {s for s, _, _, _ in dataset.quads((None, RDF.type, vocab.ProvisionalPartnership, None))}
-    for partnership, _, _, context in list(dataset.quads((None, RDF.type, vocab.Partnership, None))):
-        if partnership in provisional:
-            continue
-        partners = {o for _, _, o, _ in dataset.quads((partnership, vocab.partner, None, None))}
-        if len(partners) != 2 or not all(isinstance(p, URIRef) for p in partners):
-            continue
-        graph = _graph_of(dataset, context)
-        first, second = sorted(partners)
-        for a, b in ((first, second), (second, first)):
-            triple = (a, vocab.twinnedWith, b)
-            if triple not in graph:
-                graph.add(triple)
-                added += 1
-    return added
-
-
-def _graph_of(dataset: Any, context: Any) -> Graph:
-    if isinstance(context, Graph):
-        return context
-    if context is None or context == DATASET_DEFAULT_GRAPH_ID:
-        # rdflib >= 7.1 calls it default_graph (default_context is deprecated)
-        return dataset.default_graph if hasattr(dataset, "default_graph") else dataset.default_context
-    return dataset.graph(context)
-
-
 def validate(loaded: loading.Loaded, settings: Settings) -> Any:
-    """Run the shapes (`twinning_kg.validation`); raise ValidationFailed when they fire."""
-    from twinning_kg import validation  # pyshacl is heavy; `serve` imports this module lazily too
+    """Run the shapes (`twinning_kg.checks.validation`); raise ValidationFailed when they fire."""
+    from twinning_kg.checks import validation  # pyshacl is heavy: only a build that validates loads it
 
     report = validation.validate(loaded, settings)
     if not report.conforms:
         raise ValidationFailed(report)
     return report
-
-
-def source_prefixes(settings: Settings) -> dict[str, str]:
-    """The `@prefix` bindings of the source files (first binding wins), for readable dumps.
-
-    Read with Oxigraph, which resolves relative prefix IRIs against the base IRI the same
-    way the loader does; rdflib's own default bindings (e.g. `geo:` for GeoSPARQL) must
-    not override what our files say.
-    """
-    bindings: list[tuple[str, str]] = []
-    for path, _ in loading.source_files(settings):
-        parser = ox.parse(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=settings.base_iri)
-        for _ in parser:
-            pass
-        bindings += sorted(parser.prefixes.items())
-    return dumps.merge_prefixes(bindings)
 
 
 # --- publishing ---------------------------------------------------------------------------
@@ -205,11 +152,11 @@ def _write_contents(
     clock: _Stopwatch,
     date: datetime,
 ) -> tuple[bytes, str]:
-    """Write store, dumps, publication files, extras, SHA256SUMS and (last) the manifest."""
+    """Write store, dumps, catalog and VoID, extras, SHA256SUMS and (last) the manifest."""
     with clock("canonical N-Quads"):
-        canonical = dumps.canonicalize(dumps.oxigraph_quads(dataset))
+        canonical = dumps.canonicalize(oxigraph_quads(dataset))
     bound = dataset.namespaces() if isinstance(dataset, Graph) else ()
-    chosen = dumps.merge_prefixes((prefixes or {}).items(), bound, _default_prefixes(settings))
+    chosen = merge_prefixes((prefixes or {}).items(), bound, _default_prefixes(settings))
 
     # Oxigraph's bulk loader releases the GIL: the store loads while the dumps are written
     # (the largest step at the world's scale; about a third faster on 2 cores).
@@ -219,7 +166,7 @@ def _write_contents(
         stats = loading_store.result()
     with clock("catalog and VoID"):
         stamp = Stamp(version=canonical.version, date=date)
-        files.update(_write_publication(dataset, canonical, files, settings, directory, chosen, stamp))
+        files.update(_write_catalog(dataset, canonical, files, settings, directory, chosen, stamp))
     for name, content in sorted((extra or {}).items()):
         files[name] = _write_extra(directory, name, content, files)
 
@@ -244,8 +191,6 @@ def _write_contents(
 
 def _default_prefixes(settings: Settings) -> list[tuple[str, str]]:
     """Fallbacks when the caller's data carries no bindings (e.g. an Oxigraph dataset)."""
-    from twinning_kg import vocab
-
     return [
         ("tw", str(tw(settings.base_iri))),
         ("rdf", str(vocab.RDF)), ("rdfs", str(vocab.RDFS)), ("owl", str(vocab.OWL)),
@@ -256,7 +201,7 @@ def _default_prefixes(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def _write_publication(
+def _write_catalog(
     dataset: Any,
     canonical: dumps.Canonical,
     files: dict[str, dumps.FileInfo],
@@ -265,24 +210,18 @@ def _write_publication(
     prefixes: Mapping[str, str],
     stamp: Stamp,
 ) -> dict[str, dumps.FileInfo]:
-    """Catalog/VoID from `twinning_kg.publication.describe`, when that module exists.
+    """The catalog and VoID (`catalog.describe`), written as deterministic Turtle.
 
     `describe` works on an rdflib Dataset; other inputs are converted from the canonical
     N-Quads (only then, since it costs time and memory at the world's scale).
     """
-    publication = _optional_module("twinning_kg.publication")
-    describe = getattr(publication, "describe", None)
-    if describe is None:
-        return {}
     if not isinstance(dataset, Dataset):
-        dataset = dumps.rdflib_dataset(canonical.nquads)
-    failure = getattr(publication, "PublicationError", None)
+        dataset = rdflib_dataset(canonical.nquads)
     try:
-        graphs = describe(dataset, {name: info.as_dict() for name, info in files.items()}, settings, stamp)
-    except Exception as exc:
-        if failure is not None and isinstance(exc, failure):
-            raise BuildError(f"catalog/VoID: {exc}", exit_code=2) from exc
-        raise
+        described = {name: info.as_dict() for name, info in files.items()}
+        graphs = catalog.describe(dataset, described, settings, stamp)
+    except CatalogError as exc:
+        raise BuildError(f"catalog/VoID: {exc}", exit_code=2) from exc
     written: dict[str, dumps.FileInfo] = {}
     for name, graph in sorted(graphs.items()):
         _check_name(name, files)
@@ -393,7 +332,7 @@ def _remove_stale_temporaries(releases: Path) -> None:
     """Leftovers of a build that was killed; safe because we hold the lock."""
     for path in releases.glob(".tmp-*"):
         shutil.rmtree(path, ignore_errors=True)
-    release_lease.finish_interrupted_prunes(releases)
+    leases.finish_interrupted_prunes(releases)
 
 
 def _install(tmp: Path, releases: Path, version: str, manifest_bytes: bytes) -> Path:
@@ -436,7 +375,7 @@ def _prune(releases: Path, keep: Path) -> None:
     others = [p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep]
     others.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     for old in others[KEEP_RELEASES - 1:]:
-        release_lease.prune(releases, old)
+        leases.prune(releases, old)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -461,14 +400,3 @@ class _Stopwatch:
         finally:
             if self.timings is not None:
                 self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
-
-
-def _optional_module(name: str) -> ModuleType | None:
-    """Import a module another engineer may not have written yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-

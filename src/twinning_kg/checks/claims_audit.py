@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from twinning_kg.claims import Row, Select, Term, group, local_name, query_text
+from twinning_kg.graph.claims import Row, Select, Term, group, local_name, query_text
 
 QUERIES = (
     "contradicted-claims",
@@ -38,7 +38,7 @@ CAPPED = ("one-way-partnerships", "weak-only-facts")
 LANGUAGES = ("en", "de")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The page's stylesheet: served as /static/site/audit.css, inlined into the standalone file.
-STYLESHEETS = Path(__file__).resolve().parent / "web" / "static" / "site"
+STYLESHEETS = Path(__file__).resolve().parents[1] / "web" / "static" / "site"
 STRINGS = TEMPLATES / "audit-strings.toml"
 
 

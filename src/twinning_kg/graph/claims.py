@@ -18,6 +18,8 @@ from typing import Any
 import pyoxigraph
 
 from twinning_kg.config import Settings
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.sources import loading
 
 QUERY_DIR = Path(__file__).resolve().parent / "queries"
 SPARQL_JSON = "application/sparql-results+json"
@@ -91,25 +93,10 @@ def store_select(store: pyoxigraph.Store) -> Select:
     return select
 
 
-def release_select(directory: Path | str) -> Select:
-    """Queries over a built release directory (`build --out DIR`), read-only."""
-    from twinning_kg.release import Release
-
-    release = Release.open(directory)
-    return store_select(pyoxigraph.Store.read_only(str(release.store_path)))
-
-
 def sources_select(settings: Settings) -> Select:
     """Queries over the Turtle sources as the build sees them (loaded + materialised)."""
-    from twinning_kg import loading
-
     loaded = loading.load(settings)
-    try:
-        from twinning_kg.build import materialise
-    except ImportError:  # the build module is optional for reading claims
-        pass
-    else:
-        materialise(loaded.dataset, settings)
+    materialise(loaded.dataset, settings)
     return store_select(dataset_store(loaded.dataset))
 
 

@@ -1,7 +1,7 @@
 """Curated data + one import batch -> checked release, with progress and a summary.
 
-The steps are the build's own (`twinning_kg.build`: materialise, write_release) and the
-project's shapes (`importers.checks`: the same shapes and report as `twinning_kg.validation`,
+The steps are the build's own (`twinning_kg.release.builder`: materialise, write_release) and the
+project's shapes (`importers.checks`: the same shapes and report as `twinning_kg.checks.validation`,
 a faster engine for the verdict), so an imported graph is published exactly like Kassel's:
 same dumps, same store, same atomic swap, nothing written when the shapes fail.
 """
@@ -20,12 +20,15 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from twinning_kg import build, loading
+from twinning_kg.checks import world_validation
 from twinning_kg.config import Settings
-from twinning_kg.importers import checks
-from twinning_kg.importers.merge import MergeReport, merge
-from twinning_kg.importers.model import ImportBatch
-from twinning_kg.release import Release
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.graph.prefixes import source_prefixes
+from twinning_kg.release import builder
+from twinning_kg.release.reader import Release
+from twinning_kg.sources import loading
+from twinning_kg.sources.importers.merge import MergeReport, merge
+from twinning_kg.sources.importers.model import ImportBatch
 from twinning_kg.vocab import Iris
 
 
@@ -78,14 +81,14 @@ def run_import(
         with _step(progress, timings, "reconcile and merge"):
             merged = merge(loaded, batch, iris)
         with _step(progress, timings, "materialise twinnedWith"):
-            build.materialise(loaded.dataset, settings)
+            materialise(loaded.dataset, settings)
         with _step(progress, timings, "validate (SHACL)"):
-            report, engine = checks.validate(loaded, settings)
+            report, engine = world_validation.validate(loaded, settings)
         if not report.conforms:
-            raise build.ValidationFailed(report)
+            raise builder.ValidationFailed(report)
         with _step(progress, timings, "write release"):
-            release = build.write_release(
-                loaded.dataset, out, settings, prefixes=build.source_prefixes(settings)
+            release = builder.write_release(
+                loaded.dataset, out, settings, prefixes=source_prefixes(settings)
             )
     return ImportOutcome(batch, merged, release, timings, report, engine)
 

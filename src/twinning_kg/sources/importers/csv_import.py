@@ -21,7 +21,7 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, RDF
 
-from twinning_kg.importers.model import ImportBatch, InputError, Label, parse_date, qid_from
+from twinning_kg.sources.importers.model import ImportBatch, InputError, Label, parse_date, qid_from
 from twinning_kg.vocab import SCHEMA, Iris
 
 COLUMNS = (

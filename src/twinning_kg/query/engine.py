@@ -55,11 +55,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from twinning_kg import query_guard, sandbox
-from twinning_kg.admission import PUBLIC, SITE, Lanes, Saturated
 from twinning_kg.config import Settings
-from twinning_kg.query_syntax import Budget
-from twinning_kg.result_formats import (
+from twinning_kg.query import guard as query_guard
+from twinning_kg.query import sandbox
+from twinning_kg.query.admission import PUBLIC, SITE, Lanes, Saturated
+from twinning_kg.query.result_formats import (
     FALLBACK_GRAPH_MEDIA_TYPE,
     GRAPH_FORMATS,
     Choice,
@@ -68,6 +68,7 @@ from twinning_kg.result_formats import (
     xml_forbidden,
     xml_refusal,
 )
+from twinning_kg.query.syntax import Budget
 
 START_TIMEOUT = 60.0  # seconds a worker may take to open the store
 DEFAULT_WORKER_MEMORY_MB = 2048  # heap cap per worker; a query needing more is stopped
@@ -478,7 +479,7 @@ class WorkerPoolEngine:
         memory_limit_mb: int = DEFAULT_WORKER_MEMORY_MB,
     ) -> None:
         """`memory_limit_mb`: heap cap per worker process (0: none)."""
-        from twinning_kg.egress import EgressProxy  # only a server with federation needs it
+        from twinning_kg.query.egress import EgressProxy  # only a server with federation needs it
 
         self.store_path = str(store_path)
         self.memory_limit_mb = int(memory_limit_mb)
@@ -506,7 +507,7 @@ class WorkerPoolEngine:
             egress_socket=self._proxy.path if self._proxy else None,
             allowlist=allowlist,
             base_iri=settings.base_iri,
-            budget=settings.query_budget,
+            budget=Budget.of(settings),
         )
         workers = max(1, int(settings.workers))
         self._lanes = Lanes(

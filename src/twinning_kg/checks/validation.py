@@ -35,7 +35,7 @@ from rdflib.namespace import RDF, RDFS, SH
 from rdflib.term import Node
 
 from twinning_kg.config import Settings
-from twinning_kg.loading import LayoutProblem, Loaded, parse_file
+from twinning_kg.sources.loading import LayoutProblem, Loaded, parse_file
 
 SEVERITY_NAMES = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
 TARGETS = (SH.targetNode, SH.targetClass, SH.targetSubjectsOf, SH.targetObjectsOf)

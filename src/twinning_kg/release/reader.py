@@ -13,6 +13,10 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph
+
+from twinning_kg.graph.claims import Select, store_select
+
 MANIFEST = "manifest.json"
 DUMP_STEM = "twinning-kg"
 
@@ -22,7 +26,7 @@ class Stamp:
     """What the catalog says about a release as a whole (docs/publication.md).
 
     `version`: the manifest's content version (SHA-256 of the canonical N-Quads);
-    `date`: when its sources last changed (`twinning_kg.source_date`), never the clock.
+    `date`: when its sources last changed (`twinning_kg.release.source_date`), never the clock.
     """
 
     version: str
@@ -64,6 +68,10 @@ class Release:
     @property
     def store_path(self) -> Path:
         return self.path / "store"
+
+    def select(self) -> Select:
+        """The claims queries (`graph.claims`) over this release's store, opened read-only."""
+        return store_select(pyoxigraph.Store.read_only(str(self.store_path)))
 
     @property
     def etag(self) -> str:

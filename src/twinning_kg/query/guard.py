@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from twinning_kg import query_syntax
-from twinning_kg.query_syntax import Budget
+from twinning_kg.query import syntax as query_syntax
+from twinning_kg.query.syntax import Budget
 
 
 class GuardError(Exception):

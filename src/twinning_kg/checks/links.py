@@ -26,8 +26,8 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import OWL, RDF
 from rdflib.term import Node
 
-from twinning_kg import untrusted_input
-from twinning_kg.claims import Select
+from twinning_kg.graph.claims import Select
+from twinning_kg.sources import untrusted_input
 
 WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
 P190 = URIRef("http://www.wikidata.org/prop/direct/P190")

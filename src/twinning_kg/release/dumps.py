@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import BNode, ConjunctiveGraph, Dataset, Graph, Literal, URIRef
-from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
-from rdflib.term import Node
+from rdflib import Graph
 
-from twinning_kg.release import DUMP_STEM
+from twinning_kg.graph.prefixes import merge_prefixes
+from twinning_kg.graph.quads import oxigraph_quads
+from twinning_kg.release.reader import DUMP_STEM
 
 # extension -> (Oxigraph format, media type); the order is the order files are written
 FORMATS: dict[str, tuple[ox.RdfFormat, str]] = {
@@ -42,8 +42,6 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 SUMS_NAME = "SHA256SUMS"
 CHUNK = 1 << 20
 
-# Turtle PN_PREFIX (ASCII subset is enough for the prefixes we bind); "" is the empty prefix
-_PREFIX_NAME = re.compile(r"^(?:[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?)?$")
 # A predicate needs an XML NCName tail to be written as an RDF/XML element
 _PREDICATE = re.compile(rb"^\S+ <([^>]*)> ", re.MULTILINE)
 _NCNAME_TAIL = re.compile(r"[^\W\d][\w.\-\u00B7]*$")
@@ -93,92 +91,6 @@ class Canonical:
 # --- from whatever the caller holds to Oxigraph quads -------------------------------------
 
 
-def oxigraph_quads(data: Any) -> Iterator[ox.Quad]:
-    """Quads of an rdflib Dataset/ConjunctiveGraph/Graph, an Oxigraph Dataset/Store, or an
-    iterable of Oxigraph Quads/Triples (triples go to the default graph)."""
-    if isinstance(data, ox.Store):
-        return data.quads_for_pattern(None, None, None, None)
-    if isinstance(data, ox.Dataset):
-        return iter(data)  # no Python-level loop: Oxigraph consumes it directly
-    if isinstance(data, Graph):
-        return _rdflib_quads(data)
-    return (ox.Quad(i.subject, i.predicate, i.object) if isinstance(i, ox.Triple) else i for i in data)
-
-
-def _rdflib_quads(graph: Graph) -> Iterator[ox.Quad]:
-    """rdflib's terms are str subclasses: handing them to Oxigraph directly is the fastest
-    conversion measured (faster than caching, which pays rdflib's slow term hashing)."""
-    try:
-        if isinstance(graph, ConjunctiveGraph):  # rdflib's Dataset is one too
-            for s, p, o, g in graph.quads((None, None, None, None)):
-                gid = g.identifier if isinstance(g, Graph) else g
-                default = gid is None or gid == DATASET_DEFAULT_GRAPH_ID
-                graph_name = ox.DefaultGraph() if default else _term(gid)
-                yield ox.Quad(_term(s), ox.NamedNode(p), _term(o), graph_name)
-        else:
-            for s, p, o in graph:
-                yield ox.Quad(_term(s), ox.NamedNode(p), _term(o))
-    except (TypeError, ValueError) as exc:
-        raise DumpError(f"cannot publish a term of the dataset: {exc}") from exc
-
-
-def _term(node: Node) -> Any:
-    if isinstance(node, URIRef):
-        return ox.NamedNode(node)
-    if isinstance(node, Literal):
-        if node.language:
-            return ox.Literal(node, language=node.language)
-        if node.datatype is not None:
-            return ox.Literal(node, datatype=ox.NamedNode(node.datatype))
-        return ox.Literal(node)
-    if isinstance(node, BNode):
-        return ox.BlankNode(node)
-    raise DumpError(f"cannot publish RDF term {node!r} ({type(node).__name__})")
-
-
-def rdflib_dataset(nquads: bytes) -> Dataset:
-    """N-Quads -> rdflib Dataset through Oxigraph's parser (several times faster than rdflib's)."""
-    dataset = Dataset(default_union=True)
-    cache: dict[Any, Node] = {}
-
-    def term(node: Any) -> Node:
-        found = cache.get(node)
-        if found is not None:
-            return found
-        if isinstance(node, ox.NamedNode):
-            found = URIRef(node.value)
-        elif isinstance(node, ox.BlankNode):
-            found = BNode(node.value)
-        elif isinstance(node, ox.Literal):
-            datatype = node.datatype.value
-            if node.language:
-                found = Literal(node.value, lang=node.language)
-            else:
-                found = Literal(node.value, datatype=None if datatype == _XSD_STRING else URIRef(datatype))
-        elif isinstance(node, ox.DefaultGraph):
-            found = DATASET_DEFAULT_GRAPH_ID
-        else:
-            raise DumpError(f"cannot convert {node!r}")
-        if not isinstance(node, ox.Literal) or len(cache) < 1_000_000:
-            cache[node] = found
-        return found
-
-    graphs: dict[Any, Graph] = {}
-
-    def quads() -> Iterator[tuple[Node, Node, Node, Graph]]:
-        for q in ox.parse(nquads, format=ox.RdfFormat.N_QUADS):
-            graph = graphs.get(q.graph_name)
-            if graph is None:
-                graph = graphs[q.graph_name] = dataset.graph(term(q.graph_name))
-            yield term(q.subject), term(q.predicate), term(q.object), graph
-
-    dataset.addN(quads())
-    return dataset
-
-
-# --- canonical form -----------------------------------------------------------------------
-
-
 def canonicalize(quads: Iterable[ox.Quad]) -> Canonical:
     """RDFC-1.0 canonical N-Quads plus the sorted union as N-Triples.
 
@@ -207,20 +119,6 @@ def _sorted_lines(data: bytes) -> bytes:
 
 
 # --- prefixes -----------------------------------------------------------------------------
-
-
-def merge_prefixes(*sources: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """First binding wins, both for a prefix name and for a namespace; invalid names dropped."""
-    merged: dict[str, str] = {}
-    taken: set[str] = set()
-    for source in sources:
-        for name, namespace in source:
-            name, namespace = str(name), str(namespace)
-            if name in merged or namespace in taken or not _PREFIX_NAME.match(name):
-                continue
-            merged[name] = namespace
-            taken.add(namespace)
-    return merged
 
 
 def used_prefixes(prefixes: Mapping[str, str], ntriples: bytes) -> dict[str, str]:
@@ -285,7 +183,7 @@ def check_rdfxml(predicates: Iterable[str]) -> None:
 
 def deterministic_turtle(graph: Graph, prefixes: Mapping[str, str] | None = None) -> bytes:
     """Turtle for a small rdflib graph (catalog, VoID): canonical blank-node labels, sorted."""
-    canonical = canonicalize(_rdflib_quads(graph))
+    canonical = canonicalize(oxigraph_quads(graph))
     chosen = used_prefixes(merge_prefixes((prefixes or {}).items(), graph.namespaces()), canonical.ntriples)
     data = ox.serialize(_sorted_triples(canonical), format=ox.RdfFormat.TURTLE, prefixes=chosen)
     return data if data.endswith(b"\n") or not data else data + b"\n"

@@ -19,8 +19,8 @@ from typing import Any
 
 from rdflib import Graph
 
-from twinning_kg import untrusted_input
-from twinning_kg.importers.model import (
+from twinning_kg.sources import untrusted_input
+from twinning_kg.sources.importers.model import (
     DateValue,
     ImportBatch,
     InputError,
@@ -29,7 +29,7 @@ from twinning_kg.importers.model import (
     PairRecord,
     qid_from,
 )
-from twinning_kg.importers.wikidata_p190 import P190_KIND
+from twinning_kg.sources.importers.wikidata_p190 import P190_KIND
 from twinning_kg.vocab import Iris
 
 AREA = "wikidata-p190-wdqs"

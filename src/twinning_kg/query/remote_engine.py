@@ -39,10 +39,10 @@ from dataclasses import dataclass
 import httpx
 import pyoxigraph as ox
 
-from twinning_kg import query_guard
-from twinning_kg.admission import PUBLIC, SITE, Lanes, Saturated
 from twinning_kg.config import Settings
-from twinning_kg.engine import (
+from twinning_kg.query import guard as query_guard
+from twinning_kg.query.admission import PUBLIC, SITE, Lanes, Saturated
+from twinning_kg.query.engine import (
     GUARD_CACHE_CHARS,
     GUARD_CACHE_SIZE,
     QueryError,
@@ -51,7 +51,7 @@ from twinning_kg.engine import (
     busy_error,
     time_limit_error,
 )
-from twinning_kg.result_formats import (
+from twinning_kg.query.result_formats import (
     FALLBACK_GRAPH_MEDIA_TYPE,
     GRAPH_FORMATS,
     Choice,
@@ -60,6 +60,7 @@ from twinning_kg.result_formats import (
     xml_forbidden,
     xml_refusal,
 )
+from twinning_kg.query.syntax import Budget
 
 GRAPH_LIST_TTL = 60.0
 GRAPH_LIST_QUERY = "SELECT DISTINCT ?g WHERE { GRAPH ?g { } }"
@@ -108,7 +109,7 @@ class _ThreadGuard:
         settings = self.settings
         try:
             return query_guard.check(
-                query, settings.service_allowlist, base_iri=settings.base_iri, budget=settings.query_budget
+                query, settings.service_allowlist, base_iri=settings.base_iri, budget=Budget.of(settings)
             )
         except query_guard.GuardError as exc:
             return exc

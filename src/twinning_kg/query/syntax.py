@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from twinning_kg.config import Settings
+
 UPDATE_KEYWORDS = frozenset(
     {"insert", "delete", "load", "clear", "create", "drop", "copy", "move", "add", "with"}
 )
@@ -66,6 +68,16 @@ class Budget:
     max_tokens: int = 20_000
     max_depth: int = 100
     max_services: int = 10
+
+    @classmethod
+    def of(cls, settings: Settings) -> Budget:
+        """The budget a server or build was configured with."""
+        return cls(
+            max_chars=settings.max_query_chars,
+            max_tokens=settings.max_query_tokens,
+            max_depth=settings.max_query_depth,
+            max_services=settings.max_service_clauses,
+        )
 
 
 @dataclass(frozen=True)

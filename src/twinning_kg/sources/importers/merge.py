@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from rdflib import Literal, URIRef
 from rdflib.namespace import OWL, PROV, RDF, RDFS, SKOS, XSD
 
-from twinning_kg.importers.model import ImportBatch, InputError, PairRecord
-from twinning_kg.loading import Loaded
+from twinning_kg.sources.importers.model import ImportBatch, InputError, PairRecord
+from twinning_kg.sources.loading import Loaded
 from twinning_kg.vocab import WD, Iris
 
 

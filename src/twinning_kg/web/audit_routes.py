@@ -16,10 +16,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from twinning_kg import audit
-from twinning_kg.claims import SPARQL_JSON, Row, about_query, group, local_name, parse_results
-from twinning_kg.engine import QueryError, QueryRequest
+from twinning_kg.checks import claims_audit
+from twinning_kg.graph.claims import SPARQL_JSON, Row, about_query, group, local_name, parse_results
+from twinning_kg.query.engine import QueryError, QueryRequest
+from twinning_kg.query.result_formats import parse_accept
 from twinning_kg.web.context import AppContext
+from twinning_kg.web.i18n import negotiate_language
 
 log = logging.getLogger(__name__)
 # ?format= key -> media type; the first is the default for */* (browsers get the page).
@@ -39,10 +41,6 @@ def choose_format(request: Request) -> str:
     key = request.query_params.get("format")
     if key in FORMATS:
         return key
-    try:
-        from twinning_kg.result_formats import parse_accept
-    except ImportError:  # pragma: no cover - shared helper missing
-        return "html"
     for media, q in parse_accept(request.headers.get("accept")):
         if q <= 0:
             continue
@@ -55,25 +53,20 @@ def choose_format(request: Request) -> str:
 
 
 def choose_language(request: Request) -> str:
-    try:
-        from twinning_kg.web.i18n import negotiate_language
-    except ImportError:  # pragma: no cover - shared helper missing
-        lang = request.query_params.get("lang")
-        return lang if lang in LANGUAGES else "en"
     return negotiate_language(request.query_params.get("lang"), request.headers.get("accept-language"))
 
 
 def make_router(ctx: AppContext) -> APIRouter:
     router = APIRouter()
-    cache: dict[str, audit.AuditReport] = {}  # release version -> report (a release never changes)
+    cache: dict[str, claims_audit.AuditReport] = {}  # release version -> report (a release never changes)
 
-    async def report() -> audit.AuditReport:
+    async def report() -> claims_audit.AuditReport:
         key = f"{ctx.release.version} {ctx.base_iri}"
         if key not in cache:
             cache.clear()
             # cap the growing lists below the engine's row cap; totals come from COUNT queries
             limit = max(1, min(LIST_LIMIT, ctx.settings.max_rows))
-            cache[key] = await audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
+            cache[key] = await claims_audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
         return cache[key]
 
     @router.api_route("/audit", methods=["GET", "HEAD"])
@@ -87,10 +80,10 @@ def make_router(ctx: AppContext) -> APIRouter:
             log.warning("audit queries failed: %s", exc.message)
             return PlainTextResponse(f"audit unavailable: {exc.message}\n", status_code=503, headers=headers)
         if fmt == "json":
-            return Response(audit.render_json(current), media_type="application/json", headers=headers)
+            return Response(claims_audit.render_json(current), media_type="application/json", headers=headers)
         if fmt == "text":
-            return PlainTextResponse(audit.render_text(current, lang), headers=headers)
-        page = audit.render_html(current, lang, public=ctx.public, site=True)
+            return PlainTextResponse(claims_audit.render_text(current, lang), headers=headers)
+        page = claims_audit.render_html(current, lang, public=ctx.public, site=True)
         return HTMLResponse(page, headers=headers)
 
     return router
@@ -127,7 +120,7 @@ async def claims_about(ctx: AppContext, iri: str) -> list[dict[str, Any]]:
                 )
         trusted = first.get("trusted")
         trusted_text = (
-            audit.term_text(trusted, {"en": _text(first, "trustedLabelEn") or ""}, "en", ctx.base_iri)
+            claims_audit.term_text(trusted, {"en": _text(first, "trustedLabelEn") or ""}, "en", ctx.base_iri)
             if trusted is not None
             else None
         )

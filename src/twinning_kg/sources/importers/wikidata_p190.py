@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from twinning_kg.importers.model import ImportBatch, InputError, Label, is_qid
+from twinning_kg.sources.importers.model import ImportBatch, InputError, Label, is_qid
 
 SOURCE_ID = "wikidata-p190-2016"
 AREA = "wikidata-p190-2016"

@@ -28,7 +28,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from twinning_kg.release import MANIFEST
+from twinning_kg.release.reader import MANIFEST
 
 LEASES = ".leases"
 PRUNING_PREFIX = ".prune-"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pyoxigraph as ox
 
-from twinning_kg.release import DUMP_STEM, Release
+from twinning_kg.release.reader import DUMP_STEM, Release
 
 NTRIPLES = "application/n-triples"
 

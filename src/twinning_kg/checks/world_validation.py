@@ -1,6 +1,6 @@
 """SHACL validation at world scale: a fast engine for the verdict, pyshacl for the report.
 
-pyshacl (the project's reference, `twinning_kg.validation`) needs 30-50 s for the world
+pyshacl (the project's reference, `twinning_kg.checks.validation`) needs 30-50 s for the world
 crawl (~150,000 triples, ~27,000 focus nodes) on this 2-core machine, and minutes for
 ten times that; pyshacl-turbo evaluates the same shapes graph in Rust in a few seconds
 (measured figures: bench/RESULTS.md). So an import asks pyshacl-turbo first, over the
@@ -19,28 +19,22 @@ from __future__ import annotations
 from typing import Any
 
 import pyoxigraph as ox
+import pyshacl_turbo
+from pyshacl_turbo.rdf import Input
 from rdflib import Graph
 
-from twinning_kg import dumps, validation
+from twinning_kg.checks import validation
 from twinning_kg.config import Settings
-from twinning_kg.loading import Loaded
+from twinning_kg.graph.quads import oxigraph_quads
+from twinning_kg.sources.loading import Loaded
 
-# Options shared by both engines: what `twinning_kg.validation.validate` uses.
+# Options shared by both engines: what `twinning_kg.checks.validation.validate` uses.
 SHACL_OPTIONS: dict[str, Any] = {
     "inference": "none",
     "advanced": False,
     "allow_warnings": True,
     "abort_on_first": False,
 }
-
-
-def fast_engine() -> Any | None:
-    """pyshacl-turbo's `validate`, or None when it is not installed (then pyshacl alone)."""
-    try:
-        import pyshacl_turbo
-    except ImportError:
-        return None
-    return pyshacl_turbo.validate
 
 
 def fast_input(loaded: Loaded) -> Any:
@@ -50,31 +44,23 @@ def fast_input(loaded: Loaded) -> Any:
     pyshacl-turbo's own `Input` (parsed in Rust): at 1.5 million triples this saves the
     better part of a minute over copying the union into an rdflib Graph first. Not an
     Oxigraph Store: a Store normalises derived datatypes (xsd:nonNegativeInteger becomes
-    xsd:integer), which would change what `sh:datatype` sees. Falls back to the rdflib
-    union graph should that class move in a later pyshacl-turbo.
+    xsd:integer), which would change what `sh:datatype` sees.
     """
-    try:
-        from pyshacl_turbo.rdf import Input
-    except ImportError:
-        return validation.union_graph(loaded)
-    triples = (ox.Triple(q.subject, q.predicate, q.object) for q in dumps.oxigraph_quads(loaded.dataset))
+    triples = (ox.Triple(q.subject, q.predicate, q.object) for q in oxigraph_quads(loaded.dataset))
     text = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
     return Input(text, "nt", None, {})
 
 
-def fast_results(loaded: Loaded, shapes: Graph) -> tuple[bool, Graph] | None:
-    """(conforms, results graph) from pyshacl-turbo, or None when it is not installed."""
-    engine = fast_engine()
-    if engine is None:
-        return None
-    conforms, results, _ = engine(fast_input(loaded), shacl_graph=shapes, **SHACL_OPTIONS)
+def fast_results(loaded: Loaded, shapes: Graph) -> tuple[bool, Graph]:
+    """(conforms, results graph) from pyshacl-turbo."""
+    conforms, results, _ = pyshacl_turbo.validate(fast_input(loaded), shacl_graph=shapes, **SHACL_OPTIONS)
     return bool(conforms), results
 
 
 def validate(loaded: Loaded, settings: Settings) -> tuple[validation.Report, str]:
     """(report, engine name): the fast verdict when it conforms, else pyshacl's full report."""
     shapes = validation.load_shapes(settings)
-    fast = fast_results(loaded, shapes)
-    if fast is not None and fast[0]:
+    conforms, _ = fast_results(loaded, shapes)
+    if conforms:
         return validation.Report(conforms=True), "pyshacl-turbo"
     return validation.validate(loaded, settings, shapes=shapes), "pyshacl"
