@@ -230,7 +230,9 @@ def test_checker_finds_an_import_of_a_later_stage(tmp_path: Path) -> None:
     modules = _planted(tmp_path, {
         "config.py": "",
         "graph/__init__.py": "",
-        "graph/derive.py": "from twinning_kg.config import X\nfrom twinning_kg.release.builder import build\n",
+        "graph/derive.py": (
+            "from twinning_kg.config import X\nfrom twinning_kg.release.builder import build\n"
+        ),
         "release/__init__.py": "",
         "release/builder.py": "from twinning_kg.graph import derive\n",
         "helpers.py": "",
