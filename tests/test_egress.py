@@ -30,8 +30,9 @@ from sparql_support import (
 )
 from twinning_kg.config import Settings
 from twinning_kg.query.egress import EgressProxy
-from twinning_kg.query.engine import QueryError, QueryRequest, WorkerPoolEngine
+from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.sandbox import relay_url
+from twinning_kg.query.worker_pool import WorkerPoolEngine
 
 JSON = "application/sparql-results+json"
 TIMEOUT = 3.0

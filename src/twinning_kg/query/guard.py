@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from twinning_kg.query import syntax as query_syntax
 from twinning_kg.query.syntax import Budget
 
+# Engines cache verdicts: this many, of queries up to this many characters (pages repeat theirs).
+GUARD_CACHE_SIZE = 256
+GUARD_CACHE_CHARS = 4096
+
 
 class GuardError(Exception):
     """The query is refused; `status` is the HTTP status to answer with."""

@@ -43,8 +43,6 @@ from twinning_kg.config import Settings
 from twinning_kg.query import guard as query_guard
 from twinning_kg.query.admission import PUBLIC, SITE, Lanes, Saturated
 from twinning_kg.query.engine import (
-    GUARD_CACHE_CHARS,
-    GUARD_CACHE_SIZE,
     QueryError,
     QueryRequest,
     QueryResult,
@@ -97,9 +95,9 @@ class _ThreadGuard:
                 raise QueryError(
                     422, f"checking the query took longer than the time limit of {timeout:g} s"
                 ) from exc
-            if len(query) <= GUARD_CACHE_CHARS:
+            if len(query) <= query_guard.GUARD_CACHE_CHARS:
                 self.cache[query] = verdict
-                if len(self.cache) > GUARD_CACHE_SIZE:
+                if len(self.cache) > query_guard.GUARD_CACHE_SIZE:
                     self.cache.popitem(last=False)
         if isinstance(verdict, query_guard.GuardError):
             raise QueryError(verdict.status, verdict.message)
@@ -147,8 +145,19 @@ class RemoteEngine:
         self._slots = [_Slot(PUBLIC) for _ in range(workers)]
         self._slots += [_Slot(SITE) for _ in range(max(0, int(settings.site_workers)))]
 
-    async def close(self) -> None:
+    def describe_isolation(self) -> None:
+        """No query code runs here: the remote store evaluates (and isolates) it."""
+        return None
+
+    def stop_workers(self) -> None:
+        """Nothing runs here to stop: queries in flight end with the server's connections."""
+
+    def shutdown(self) -> None:
+        """Stop the guard's threads (the HTTP client is closed by `close`, on the loop)."""
         self._guard.close()
+
+    async def close(self) -> None:
+        self.shutdown()
         await self._client.aclose()
 
     async def execute(self, request: QueryRequest) -> QueryResult:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from twinning_kg.query.engine import QueryEngine
 from twinning_kg.release.leases import Lease, ReleaseGone
 from twinning_kg.release.reader import MANIFEST, Release, ReleaseError
 from twinning_kg.web.context import AppContext
@@ -57,7 +58,7 @@ class ReleaseKeeper:
         ctx: AppContext,
         graph: Path,
         lease: Lease | None,
-        make_engine: Callable[[Release], Any],
+        make_engine: Callable[[Release], QueryEngine | None],
         interval: float = CHECK_EVERY,
     ) -> None:
         """`make_engine(release)`: query engine for a release, or None to keep the current one."""
@@ -182,10 +183,6 @@ class ReleaseKeeper:
             await _close(old_engine)
 
 
-async def _close(engine: Any) -> None:
+async def _close(engine: QueryEngine) -> None:
     """Stop an engine's workers without blocking the event loop on their exit."""
-    shutdown = getattr(engine, "shutdown", None)
-    if shutdown is not None:
-        await asyncio.to_thread(shutdown)
-    else:
-        await engine.close()
+    await engine.close()
