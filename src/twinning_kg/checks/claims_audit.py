@@ -18,7 +18,17 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from twinning_kg.graph.claims import Row, Select, Term, group, local_name, query_text
+from twinning_kg.graph.claims import (
+    Claim,
+    Row,
+    Select,
+    Term,
+    group,
+    langs,
+    local_name,
+    query_text,
+    short,
+)
 
 QUERIES = (
     "contradicted-claims",
@@ -35,57 +45,10 @@ QUERIES = (
 # partnerships): callers may cap them (the web page stays under the engine's row cap);
 # their totals always come from the COUNT queries.
 CAPPED = ("one-way-partnerships", "weak-only-facts")
-LANGUAGES = ("en", "de")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The page's stylesheet: served as /static/site/audit.css, inlined into the standalone file.
 STYLESHEETS = Path(__file__).resolve().parents[1] / "web" / "static" / "site"
 STRINGS = TEMPLATES / "audit-strings.toml"
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    iri: str
-    label: dict[str, str]
-    url: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"iri": self.iri, "label": self.label, "url": self.url}
-
-
-@dataclass
-class ClaimEntry:
-    """One claim as the audit shows it: what, who, where, and (if judged) against what."""
-
-    iri: str
-    source: SourceRef
-    subject: str
-    property: str
-    value: Term
-    value_label: dict[str, str]
-    quote: str
-    start: int
-    end: int
-    label: dict[str, str]
-    note: dict[str, str]
-    trusted: Term | None = None
-    trusted_label: dict[str, str] = field(default_factory=dict)
-    evidence_sources: list[SourceRef] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "claim": self.iri,
-            "source": self.source.to_json(),
-            "subject": self.subject,
-            "property": self.property,
-            "value": self.value.to_json(),
-            "quote": {"exact": self.quote, "start": self.start, "end": self.end},
-            "label": self.label,
-            "note": self.note,
-        }
-        if self.trusted is not None:
-            out["trusted_value"] = self.trusted.to_json()
-            out["evidence_sources"] = [s.to_json() for s in self.evidence_sources]
-        return out
 
 
 @dataclass
@@ -124,8 +87,8 @@ class AssertedDoubtful:
 @dataclass
 class AuditReport:
     base_iri: str
-    contradicted: list[ClaimEntry]
-    unverified: list[ClaimEntry]
+    contradicted: list[Claim]
+    unverified: list[Claim]
     one_way: list[OneWay]
     weak_only: list[WeakFact]
     translation_findings: list[TranslationFinding]
@@ -221,8 +184,12 @@ def report_from_rows(rows: Mapping[str, list[Row]], base_iri: str) -> AuditRepor
         )
     return AuditReport(
         base_iri=base_iri,
-        contradicted=[claim_entry(r) for r in group(rows["contradicted-claims"], "claim").values()],
-        unverified=[claim_entry(r) for r in group(rows["unverified-claims"], "claim").values()],
+        contradicted=[
+            Claim.from_rows(r, "contradicted") for r in group(rows["contradicted-claims"], "claim").values()
+        ],
+        unverified=[
+            Claim.from_rows(r, "unverified") for r in group(rows["unverified-claims"], "claim").values()
+        ],
         one_way=[_one_way(r) for r in rows["one-way-partnerships"]],
         weak_only=[
             WeakFact(r["subject"].value, r["fact"].value, r["value"], r["source"].value)
@@ -234,7 +201,7 @@ def report_from_rows(rows: Mapping[str, list[Row]], base_iri: str) -> AuditRepor
         weak_only_total=_count(rows["weak-only-count"]),
         asserted_doubtful=[
             AssertedDoubtful(
-                r["claim"].value, local_name(r["verdict"].value), r["fact"].value, _langs(r, "label")
+                r["claim"].value, local_name(r["verdict"].value), r["fact"].value, langs(r, "label")
             )
             for r in rows["asserted-doubtful-claims"]
         ],
@@ -243,47 +210,6 @@ def report_from_rows(rows: Mapping[str, list[Row]], base_iri: str) -> AuditRepor
 
 def _count(rows: list[Row]) -> int:
     return int(rows[0]["count"].value) if rows and "count" in rows[0] else 0
-
-
-def _langs(row: Row, stem: str) -> dict[str, str]:
-    return {lang: row[f"{stem}{lang.title()}"].value for lang in LANGUAGES if f"{stem}{lang.title()}" in row}
-
-
-def claim_entry(rows: list[Row]) -> ClaimEntry:
-    """One claim from its rows (one row per evidence source)."""
-    first = rows[0]
-    evidence: dict[str, SourceRef] = {}
-    for row in rows:
-        if "trustedSource" in row:
-            iri = row["trustedSource"].value
-            evidence.setdefault(
-                iri,
-                SourceRef(
-                    iri,
-                    _langs(row, "trustedSourceLabel"),
-                    row["trustedSourceUrl"].value if "trustedSourceUrl" in row else None,
-                ),
-            )
-    return ClaimEntry(
-        iri=first["claim"].value,
-        source=SourceRef(
-            first["source"].value,
-            _langs(first, "sourceLabel"),
-            first["sourceUrl"].value if "sourceUrl" in first else None,
-        ),
-        subject=first["subject"].value,
-        property=first["property"].value,
-        value=first["value"],
-        value_label=_langs(first, "valueLabel"),
-        quote=first["exact"].value,
-        start=int(first["start"].value),
-        end=int(first["end"].value),
-        label=_langs(first, "label"),
-        note=_langs(first, "note"),
-        trusted=first.get("trusted"),
-        trusted_label=_langs(first, "trustedLabel"),
-        evidence_sources=list(evidence.values()),
-    )
 
 
 def _one_way(row: Row) -> OneWay:
@@ -305,7 +231,7 @@ def _translation(row: Row) -> TranslationFinding:
         )
         if row[a].value != row[b].value
     ]
-    return TranslationFinding(row["claim"].value, row["original"].value, _langs(row, "label"), changes)
+    return TranslationFinding(row["claim"].value, row["original"].value, langs(row, "label"), changes)
 
 
 # ------------------------------------------------------------------ rendering
@@ -315,11 +241,6 @@ def _translation(row: Row) -> TranslationFinding:
 def strings() -> dict[str, dict[str, str]]:
     with STRINGS.open("rb") as fh:
         return tomllib.load(fh)
-
-
-def short(iri: str, base_iri: str) -> str:
-    """Our IRIs without the base (`id/place/kassel`); others unchanged."""
-    return iri[len(base_iri) :] if iri.startswith(base_iri) else iri
 
 
 def term_text(term: Term | None, labels: Mapping[str, str], lang: str, base_iri: str) -> str:
@@ -343,7 +264,7 @@ def render_text(report: AuditReport, lang: str = "en") -> str:
     out.append(s["summary_line"].format(**summary))
     out.append("")
 
-    def claim_block(index: int, c: ClaimEntry, with_trusted: bool) -> list[str]:
+    def claim_block(index: int, c: Claim, with_trusted: bool) -> list[str]:
         label = c.label.get(lang) or c.label.get("en", "")
         lines = [f"{index}. {label}  [{short(c.iri, base)}]"]
         source = c.source.label.get(lang) or short(c.source.iri, base)

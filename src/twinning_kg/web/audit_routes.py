@@ -5,19 +5,18 @@ the CLI uses, so the page, `twinning-kg audit --graph DIR` and the published que
 and the page works over a remote store too.
 
 `claims_about(ctx, iri)` serves the resource pages (twinning_kg.web.linked_data): the
-claims whose subject or value is that resource, each as a flat dict.
+claims whose subject or value is that resource, each a `graph.claims.Claim`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from twinning_kg.checks import claims_audit
-from twinning_kg.graph.claims import SPARQL_JSON, Row, about_query, group, local_name, parse_results
+from twinning_kg.graph.claims import SPARQL_JSON, Claim, Row, about_query, group, parse_results
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.result_formats import parse_accept
 from twinning_kg.web.context import AppContext
@@ -89,68 +88,12 @@ def make_router(ctx: AppContext) -> APIRouter:
     return router
 
 
-async def claims_about(ctx: AppContext, iri: str) -> list[dict[str, Any]]:
-    """Claims whose subject or value is `iri`, for the resource pages.
-
-    Each dict: `iri`, `quote`, `source` (IRI), `source_label` (en), `source_label_de`,
-    `source_url`, `verdict` (supported | contradicted | unverified), `label` / `label_de`
-    (what the claim says), `trusted_value` (text, if judged), `evidence` (one line:
-    trusted value and its sources), `evidence_label`, `evidence_url` (first evidence
-    source), `evidence_sources` (list of {iri, label, url}), `note` / `note_de`.
-    """
+async def claims_about(ctx: AppContext, iri: str) -> list[Claim]:
+    """Claims whose subject or value is `iri`, for the resource pages."""
     canonical = ctx.canonical(iri)
     try:
         query = about_query(canonical, ctx.base_iri)
     except ValueError:
         return []
     rows = await _select(ctx, query)
-    out = []
-    for claim_rows in group(rows, "claim").values():
-        first = claim_rows[0]
-        sources: dict[str, dict[str, str | None]] = {}
-        for row in claim_rows:
-            if "trustedSource" in row:
-                sources.setdefault(
-                    row["trustedSource"].value,
-                    {
-                        "iri": row["trustedSource"].value,
-                        "label": _text(row, "trustedSourceLabelEn") or local_name(row["trustedSource"].value),
-                        "url": _text(row, "trustedSourceUrl"),
-                    },
-                )
-        trusted = first.get("trusted")
-        trusted_text = (
-            claims_audit.term_text(trusted, {"en": _text(first, "trustedLabelEn") or ""}, "en", ctx.base_iri)
-            if trusted is not None
-            else None
-        )
-        evidence_sources = list(sources.values())
-        evidence_line = "; ".join(
-            part for part in [trusted_text, ", ".join(str(s["label"]) for s in evidence_sources)] if part
-        )
-        out.append(
-            {
-                "iri": first["claim"].value,
-                "claim": first["claim"].value,
-                "quote": _text(first, "exact"),
-                "source": first["source"].value,
-                "source_label": _text(first, "sourceLabelEn") or local_name(first["source"].value),
-                "source_label_de": _text(first, "sourceLabelDe"),
-                "source_url": _text(first, "sourceUrl"),
-                "verdict": local_name(first["verdict"].value),
-                "label": _text(first, "labelEn"),
-                "label_de": _text(first, "labelDe"),
-                "trusted_value": trusted_text,
-                "evidence": evidence_line or _text(first, "noteEn"),
-                "evidence_label": evidence_sources[0]["label"] if evidence_sources else None,
-                "evidence_url": evidence_sources[0]["url"] if evidence_sources else None,
-                "evidence_sources": evidence_sources,
-                "note": _text(first, "noteEn"),
-                "note_de": _text(first, "noteDe"),
-            }
-        )
-    return out
-
-
-def _text(row: Row, var: str) -> str | None:
-    return row[var].value if var in row else None
+    return [Claim.from_rows(claim_rows) for claim_rows in group(rows, "claim").values()]
