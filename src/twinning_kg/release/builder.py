@@ -369,7 +369,7 @@ def _swap_symlink(out: Path, parent: Path, target: Path) -> None:
 
 def _prune(releases: Path, keep: Path) -> None:
     """Keep the newest KEEP_RELEASES releases (always the current one); older ones go,
-    except a release a running server holds a lease on (`release_lease`): a server keeps
+    except a release a running server holds a lease on (`release.leases`): a server keeps
     serving the release it started with, so deleting it would pull the files from under it.
     """
     others = [p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep]

@@ -37,7 +37,7 @@ Files = Mapping[str, Mapping[str, Any]]  # dump name -> {"bytes", "sha256", "med
 class CatalogError(Exception):
     """The hand-written parts and the release disagree; the message says how to fix it.
 
-    `build.write_release` turns it into a BuildError: a message, and nothing written."""
+    `builder.write_release` turns it into a BuildError: a message, and nothing written."""
 
 
 def load_parts(settings: Settings) -> Graph:

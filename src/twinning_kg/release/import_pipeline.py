@@ -1,7 +1,7 @@
 """Curated data + one import batch -> checked release, with progress and a summary.
 
-The steps are the build's own (`twinning_kg.release.builder`: materialise, write_release) and the
-project's shapes (`importers.checks`: the same shapes and report as `twinning_kg.checks.validation`,
+The steps are the build's own (`graph.materialise`, `release.builder.write_release`) and the
+project's shapes (`checks.world_validation`: the same shapes and report as `checks.validation`,
 a faster engine for the verdict), so an imported graph is published exactly like Kassel's:
 same dumps, same store, same atomic swap, nothing written when the shapes fail.
 """

@@ -1,6 +1,6 @@
 """`/audit`: the audit report as a page (German/English) or JSON, and claims per resource.
 
-All data comes through `ctx.engine` as SPARQL JSON results, from the same `queries/*.rq`
+All data comes through `ctx.engine` as SPARQL JSON results, from the same `graph/queries/*.rq`
 the CLI uses, so the page, `twinning-kg audit --graph DIR` and the published query agree
 and the page works over a remote store too.
 
