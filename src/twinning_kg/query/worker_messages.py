@@ -3,8 +3,9 @@
 A job goes to a worker over its `multiprocessing` pipe (pickled, small). A worker's
 start-up message comes back the same way. A reply is framed by hand on the pipe's file
 descriptor: a header (`REPLY_HEADER`: lengths of the pickled metadata and of the body),
-the metadata (the reply without its body), then the body bytes as they are: the result
-body is never pickled, and is copied once on each side (the write buffer, the read).
+the metadata (a `Refusal`, or an `Answer`'s other fields), then the body bytes as they
+are: the result body is never pickled, and is copied once on each side (the write
+buffer, the read).
 
 The messages on the query path pickle as their class and a tuple of their fields
 (`__reduce__`): a slotted dataclass's default pickling costs about three times as much,
@@ -84,8 +85,8 @@ Reply = Answer | Refusal
 
 def send_reply(fd: int, reply: Reply) -> None:
     """Write one framed reply to `fd` (blocking: a worker has nothing else to do)."""
-    if isinstance(reply, Answer):
-        body, head = reply.body, Answer(reply.form, reply.media_type, reply.federated)
+    if isinstance(reply, Answer):  # the head as a plain tuple: the cheapest thing to pickle
+        body, head = reply.body, (reply.form, reply.media_type, reply.federated)
     else:
         body, head = b"", reply
     meta = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
@@ -130,8 +131,7 @@ class ReplyReader:
             return
         view = memoryview(self.buffer)
         reply = pickle.loads(view[size : size + self.meta_len])
-        if isinstance(reply, Answer):
-            body = bytes(view[size + self.meta_len : end])  # one copy of the body
-            reply = Answer(reply.form, reply.media_type, reply.federated, body)
+        if isinstance(reply, tuple):  # an Answer's head (see send_reply)
+            reply = Answer(*reply, bytes(view[size + self.meta_len : end]))  # one copy of the body
         view.release()
         self.future.set_result(reply)
