@@ -32,12 +32,12 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,53 +46,56 @@ import psutil
 import pyoxigraph as ox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import synthetic  # noqa: E402 - beside this script
+from processes import answers, free_port, stop, wait_ready  # noqa: E402 - the tests' server helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 CRAWL = ROOT.parent / "shared" / "data" / "wikidata-p190-2016"
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "RESULTS.md"
-BASE = "https://w3id.org/twinning-kg/"
-PREFIXES = f"PREFIX tw: <{BASE}ontology#> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
 JSON = "application/sparql-results+json"
+QUERY_NAMES = ("lookup", "aggregate", "path", "describe")
 
-# The mix of issue 4. "Partnerships per country" needs countries, which the crawl does not
-# have (P17 was not crawled): the aggregate groups partnerships by the degree of their places.
-QUERIES: dict[str, tuple[str, str]] = {
-    "lookup": (
-        PREFIXES + f"SELECT ?partner ?label WHERE {{ <{BASE}id/place/Q3955> tw:twinnedWith ?partner . "
-        "?partner rdfs:label ?label } ORDER BY ?label",
-        JSON,
-    ),
-    "aggregate": (
-        PREFIXES + "SELECT ?bucket (COUNT(?p) AS ?partnerships) (COUNT(DISTINCT ?place) AS ?places) WHERE { "
-        "{ SELECT ?place (COUNT(?q) AS ?degree) WHERE { ?q a tw:Partnership ; tw:partner ?place } "
-        "GROUP BY ?place } "
-        "?p tw:partner ?place . "
-        'BIND (IF(?degree >= 50, "50+", IF(?degree >= 10, "10-49", IF(?degree >= 3, "3-9", STR(?degree)))) '
-        "AS ?bucket) } GROUP BY ?bucket ORDER BY ?bucket",
-        JSON,
-    ),
-    "path": (
-        PREFIXES
-        + f"SELECT DISTINCT ?place WHERE {{ <{BASE}id/place/kassel> tw:twinnedWith/tw:twinnedWith? ?place "
-        f"FILTER (?place != <{BASE}id/place/kassel>) }} ORDER BY ?place",
-        JSON,
-    ),
-    "describe": (f"DESCRIBE <{BASE}id/place/Q3955>", "application/n-triples"),
-}
+
+def queries(base: str) -> dict[str, tuple[str, str]]:
+    """The mix of issue 4 (name -> query, Accept), for the base IRI the release was built with
+    (its manifest's `base_iri`). "Partnerships per country" needs countries, which the crawl
+    does not have (P17 was not crawled): the aggregate groups partnerships by the degree of
+    their places."""
+    pre = f"PREFIX tw: <{base}ontology#> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+    return {
+        "lookup": (
+            pre + f"SELECT ?partner ?label WHERE {{ <{base}id/place/Q3955> tw:twinnedWith ?partner . "
+            "?partner rdfs:label ?label } ORDER BY ?label",
+            JSON,
+        ),
+        "aggregate": (
+            pre + "SELECT ?bucket (COUNT(?p) AS ?partnerships) (COUNT(DISTINCT ?place) AS ?places) WHERE { "
+            "{ SELECT ?place (COUNT(?q) AS ?degree) WHERE { ?q a tw:Partnership ; tw:partner ?place } "
+            "GROUP BY ?place } "
+            "?p tw:partner ?place . "
+            'BIND (IF(?degree >= 50, "50+", IF(?degree >= 10, "10-49", '
+            'IF(?degree >= 3, "3-9", STR(?degree)))) AS ?bucket) } GROUP BY ?bucket ORDER BY ?bucket',
+            JSON,
+        ),
+        "path": (
+            pre
+            + f"SELECT DISTINCT ?place WHERE {{ <{base}id/place/kassel> "
+            "tw:twinnedWith/tw:twinnedWith? ?place "
+            f"FILTER (?place != <{base}id/place/kassel>) }} ORDER BY ?place",
+            JSON,
+        ),
+        "describe": (f"DESCRIBE <{base}id/place/Q3955>", "application/n-triples"),
+    }
+
+
 CONCURRENCY = (1, 8)
 MAX_RUN = 90.0  # seconds: the longest single measurement
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def say(message: str) -> None:
@@ -135,29 +138,21 @@ class SizeFigures:
 class Server:
     """A server process; cold start = spawn to the first 200 answer; RSS sampled all along."""
 
-    def __init__(self, name: str, argv: list[str], query_url: str, log: Path) -> None:
+    def __init__(self, name: str, argv: list[str], query_url: Callable[[str], str], log: Path) -> None:
         self.name, self.argv, self.query_url = name, argv, query_url
         self.log = log.open("w")
         self.peak = 0
         self._stop = threading.Event()
 
-    def start(self, timeout: float = 180) -> float:
+    def start(self, ready_query: str, timeout: float = 180) -> float:
         started = time.perf_counter()
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
-        url = self.query_url(QUERIES["lookup"][0])
-        while time.perf_counter() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                if httpx.get(url, headers={"Accept": JSON}, timeout=5).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"{self.name} did not answer within {timeout}s")
+        ready = answers(self.query_url(ready_query), {"Accept": JSON}, timeout=5)
+        wait_ready(self.proc, ready, timeout, interval=0.02, log=lambda: f"see {self.log.name}")
+        return time.perf_counter() - started
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -170,13 +165,7 @@ class Server:
 
     def stop(self) -> None:
         self._stop.set()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
         self.log.close()
 
 
@@ -360,9 +349,9 @@ def pyshacl_seconds(release: Path) -> float:
     import pyshacl
     from rdflib import Graph
 
+    from twinning_kg.checks.validation import load_shapes
+    from twinning_kg.checks.world_validation import SHACL_OPTIONS
     from twinning_kg.config import Settings
-    from twinning_kg.importers.checks import SHACL_OPTIONS
-    from twinning_kg.validation import load_shapes
 
     data = Graph()
     data.parse(release / "twinning-kg.nt", format="nt")
@@ -405,6 +394,7 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
     location, load_s = oxigraph_load(release, name)
     say(f"{name}: oxigraph load {load_s:.1f} s")
     figures = SizeFigures(name, manifest["quads"], build_s, fast_s, pyshacl_s, load_s)
+    mix = queries(manifest["base_iri"])
 
     ours_port, ref_port = free_port(), free_port()
     candidates = {
@@ -448,16 +438,16 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
             OUT / f"{name}-oxigraph.log",
         ),
     }
-    answers: dict[str, dict[str, object]] = {}
+    replies: dict[str, dict[str, object]] = {}
     for server_name, server in candidates.items():
-        cold = server.start()
+        cold = server.start(mix["lookup"][0])
         say(f"{name}/{server_name}: cold start {cold:.2f} s")
         result = ServerFigures(server_name, cold)
-        answers[server_name] = {
-            q: answer(server.query_url(text), accept) for q, (text, accept) in QUERIES.items()
+        replies[server_name] = {
+            q: answer(server.query_url(text), accept) for q, (text, accept) in mix.items()
         }
         try:
-            for query_name, (query, accept) in QUERIES.items():
+            for query_name, (query, accept) in mix.items():
                 result.loads[query_name] = {}
                 for clients in CONCURRENCY:
                     load = run_load(server.query_url(query), accept, clients, args.duration)
@@ -470,10 +460,10 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
             server.stop()
         result.peak_rss_mb = server.peak / 2**20
         figures.servers[server_name] = result
-    figures.same_answers = {q: answers["twinning-kg"][q] == answers["oxigraph"][q] for q in QUERIES}
+    figures.same_answers = {q: replies["twinning-kg"][q] == replies["oxigraph"][q] for q in mix}
     say(f"{name}: same answers from both servers: {figures.same_answers}")
     for query_name in ("aggregate", "path"):
-        figures.inprocess_ms[query_name] = inprocess(release / "store", QUERIES[query_name][0], args.duration)
+        figures.inprocess_ms[query_name] = inprocess(release / "store", mix[query_name][0], args.duration)
         p50 = figures.inprocess_ms[query_name]["p50_ms"]
         say(f"{name}/pyoxigraph in-process/{query_name}: p50 {p50:.2f} ms")
     return figures
@@ -525,7 +515,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
             "| Oxigraph p99 | p99 ratio |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for query in QUERIES:
+        for query in QUERY_NAMES:
             for clients in CONCURRENCY:
                 a, b = ours.loads[query][clients], ref.loads[query][clients]
                 lines.append(

@@ -7,15 +7,14 @@ what is tested is what a user runs.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import httpx
 import pytest
+
+from processes import answers, free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -45,12 +44,6 @@ def run_cli(*args: str, check: bool = False, timeout: float = 600, **kwargs) -> 
     return proc
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ServerProcess:
     """`twinning-kg serve` in a subprocess on a free port, stopped with SIGTERM."""
 
@@ -72,31 +65,14 @@ class ServerProcess:
             cwd=ROOT,
             env=self.env,
         )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited ({self.proc.returncode}):\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/sparql?query=ASK%7B%7D", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"server not ready after {ready_timeout}s:\n{self.log()}")
+        wait_ready(self.proc, answers(self.url + "/sparql?query=ASK%7B%7D"), ready_timeout, log=self.log)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
     def stop(self) -> int | None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop(self.proc) if self.proc else None
 
 
 @pytest.fixture(scope="session")

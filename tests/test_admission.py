@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ServerProcess
 from sparql_support import client_from, serve, sparql_workers
-from twinning_kg.admission import PUBLIC, SITE, Lanes, Saturated
+from twinning_kg.query.admission import PUBLIC, SITE, Lanes, Saturated
 
 CROSS_JOIN = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 TIMEOUT = 6.0

@@ -14,9 +14,11 @@ import pytest
 from rdflib import Graph
 
 from conftest import ROOT, run_cli, shared_path
-from twinning_kg import audit, claims, loading
-from twinning_kg.claims import parse_results, query_text
+from twinning_kg.checks import claims_audit
 from twinning_kg.config import Settings
+from twinning_kg.graph import claims
+from twinning_kg.graph.claims import parse_results, query_text
+from twinning_kg.sources import loading
 
 BASE = Settings().base_iri
 ID = f"{BASE}id/"
@@ -185,10 +187,10 @@ def test_exit_status_0_without_contradictions_and_2_for_broken_sources(tmp_path:
         (w["subject"], w["fact"]) for w in data["weak_only"]
     }
     # a world-sized graph: the lists can be capped (the web page does), totals stay exact
-    capped = audit.build_report(claims.sources_select(Settings(root=home)), BASE, limit=1)
+    capped = claims_audit.build_report(claims.sources_select(Settings(root=home)), BASE, limit=1)
     assert len(capped.weak_only) == 1 and capped.weak_only_total == data["summary"]["weak_only"] > 1
     assert capped.to_json()["truncated"] == {"one_way": False, "weak_only": True}
-    assert "(first 1 of" in audit.render_text(capped)
+    assert "(first 1 of" in claims_audit.render_text(capped)
     broken = home / "data" / "claims" / "broken.ttl"
     broken.write_text("@prefix tw: <ontology#> .\n\n<id/claim/x/1> tw:verdict .\n", encoding="utf-8")
     proc = run_cli("audit", env=env_with(home))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -32,7 +31,6 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 STEM = "twinning-kg"
 DUMPS = [f"{STEM}.{ext}" for ext in ("ttl", "nt", "nq", "jsonld", "rdf")]
 RDFLIB_FORMATS = {"ttl": "turtle", "jsonld": "json-ld", "rdf": "xml", "nt": "nt"}
-HAS_PUBLICATION = importlib.util.find_spec("twinning_kg.publication") is not None
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -41,13 +39,12 @@ HAS_PUBLICATION = importlib.util.find_spec("twinning_kg.publication") is not Non
 def copy_project(tmp_path: Path) -> Path:
     """A private copy of the fixture project that a test may break.
 
-    The catalog's hand-written parts (`publication/`) are not ours to fake: the real ones
-    are copied in, so the publication hook runs as in a real build.
+    The catalog's hand-written parts (`catalog/`) are not ours to fake: the real ones
+    are copied in, so the catalog and VoID are written as in a real build.
     """
     home = tmp_path / "project"
     shutil.copytree(FIXTURES / "build_project", home)
-    if (ROOT / "publication").is_dir():
-        shutil.copytree(ROOT / "publication", home / "publication")
+    shutil.copytree(ROOT / "catalog", home / "catalog")
     return home
 
 
@@ -98,9 +95,7 @@ def test_release_layout(fixture_site: Path) -> None:
     assert target.parent.name == "site.releases"
     data = manifest(fixture_site)
     assert target.name == data["version"]
-    expected = {*DUMPS, *(f"{d}.gz" for d in DUMPS), "SHA256SUMS"}
-    if HAS_PUBLICATION:
-        expected |= {"catalog.ttl", "void.ttl"}
+    expected = {*DUMPS, *(f"{d}.gz" for d in DUMPS), "SHA256SUMS", "catalog.ttl", "void.ttl"}
     assert expected == set(data["files"])
     assert set(data["files"]) | {"manifest.json"} == set(published_files(fixture_site))
     assert (target / "store").is_dir()

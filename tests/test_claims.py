@@ -17,9 +17,9 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, PROV, RDF, RDFS, SH
 
 from conftest import ROOT, run_cli, shared_path
-from twinning_kg import loading
-from twinning_kg.build import materialise
 from twinning_kg.config import Settings
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.sources import loading
 
 SETTINGS = Settings()
 BASE = SETTINGS.base_iri

@@ -20,9 +20,9 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
 from conftest import shared_path
-from twinning_kg.build import materialise
 from twinning_kg.config import Settings
-from twinning_kg.loading import Loaded, load
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.sources.loading import Loaded, load
 
 SETTINGS = Settings()
 BASE = SETTINGS.base_iri

@@ -1,4 +1,4 @@
-"""`twinning_kg.dumps` and `build.write_release` on data the Kassel graph does not have:
+"""`twinning_kg.release.dumps` and `builder.write_release` on data the Kassel graph does not have:
 blank nodes, the default graph, odd literals, other callers' datasets (the world
 importer, the W3C protocol tests), the publication hook. Outputs are checked with real
 parsers (rdflib, Oxigraph, `sha256sum`), and determinism across hash seeds in fresh
@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -23,9 +22,11 @@ from rdflib import BNode, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import RDF
 
-from twinning_kg import build, dumps
 from twinning_kg.config import Settings
-from twinning_kg.release import Release
+from twinning_kg.graph import prefixes
+from twinning_kg.graph.quads import oxigraph_quads, rdflib_dataset
+from twinning_kg.release import builder, catalog, dumps
+from twinning_kg.release.reader import Release
 
 EX = Namespace("http://example.org/")
 G1, G2 = URIRef("http://example.org/graph/one"), URIRef("http://example.org/graph/two")
@@ -56,8 +57,8 @@ def tricky_dataset() -> Dataset:
 
 
 def test_blank_nodes_get_canonical_labels_whatever_rdflib_called_them() -> None:
-    first = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
-    second = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
+    first = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
+    second = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
     assert first.nquads == second.nquads and first.ntriples == second.ntriples
     labels = {word for word in first.nquads.split() if word.startswith(b"_:")}
     assert labels == {b"_:c14n0", b"_:c14n1"}
@@ -67,24 +68,24 @@ def test_blank_nodes_get_canonical_labels_whatever_rdflib_called_them() -> None:
 
 def test_oxigraph_and_rdflib_inputs_give_the_same_bytes() -> None:
     dataset = tricky_dataset()
-    from_rdflib = dumps.canonicalize(dumps.oxigraph_quads(dataset))
-    oxi = ox.Dataset(dumps.oxigraph_quads(dataset))
-    from_oxigraph = dumps.canonicalize(dumps.oxigraph_quads(oxi))
+    from_rdflib = dumps.canonicalize(oxigraph_quads(dataset))
+    oxi = ox.Dataset(oxigraph_quads(dataset))
+    from_oxigraph = dumps.canonicalize(oxigraph_quads(oxi))
     assert from_rdflib.nquads == from_oxigraph.nquads
 
 
 def test_store_and_plain_graph_inputs() -> None:
     store = ox.Store()
-    store.extend(dumps.oxigraph_quads(tricky_dataset()))
-    from_store = dumps.canonicalize(dumps.oxigraph_quads(store))
-    assert from_store.nquads == dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset())).nquads
+    store.extend(oxigraph_quads(tricky_dataset()))
+    from_store = dumps.canonicalize(oxigraph_quads(store))
+    assert from_store.nquads == dumps.canonicalize(oxigraph_quads(tricky_dataset())).nquads
     graph = Graph().parse(data=TRICKY, format="turtle")
-    plain = dumps.canonicalize(dumps.oxigraph_quads(graph))
+    plain = dumps.canonicalize(oxigraph_quads(graph))
     assert plain.quads == len(graph) and b"<http://example.org/graph/" not in plain.nquads
 
 
 def test_counts_and_union() -> None:
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
+    canonical = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
     assert canonical.quads == len(tricky_dataset())  # rdflib's len of a Dataset counts quads
     union = Graph().parse(data=canonical.ntriples, format="nt")
     assert len(union) == canonical.triples == canonical.quads  # no triple is in two graphs here
@@ -95,20 +96,20 @@ def test_union_keeps_a_triple_that_is_in_two_graphs_once() -> None:
     dataset = Dataset()
     for graph in (G1, G2):
         dataset.graph(graph).add((EX.a, EX.p, EX.b))
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(dataset))
+    canonical = dumps.canonicalize(oxigraph_quads(dataset))
     assert (canonical.quads, canonical.triples) == (2, 1)
 
 
 def test_predicates_are_read_off_the_ntriples() -> None:
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
+    canonical = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
     parsed = {q.predicate.value for q in ox.parse(canonical.ntriples, format=ox.RdfFormat.N_TRIPLES)}
     assert dumps.predicates(canonical) == parsed and len(parsed) == 9
 
 
 def test_rdflib_dataset_round_trip() -> None:
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
-    back = dumps.rdflib_dataset(canonical.nquads)
-    again = dumps.canonicalize(dumps.oxigraph_quads(back))
+    canonical = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
+    back = rdflib_dataset(canonical.nquads)
+    again = dumps.canonicalize(oxigraph_quads(back))
     assert again.nquads == canonical.nquads
 
 
@@ -116,7 +117,7 @@ def test_rdflib_dataset_round_trip() -> None:
 
 
 def test_every_format_round_trips_tricky_literals(tmp_path: Path) -> None:
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(tricky_dataset()))
+    canonical = dumps.canonicalize(oxigraph_quads(tricky_dataset()))
     files = dumps.write_dumps(canonical, tmp_path, {"ex": str(EX), "xsd": "http://www.w3.org/2001/XMLSchema#"})
     reference = Graph().parse(data=canonical.ntriples, format="nt")
     for ext, fmt in {"ttl": "turtle", "jsonld": "json-ld", "rdf": "xml", "nt": "nt"}.items():
@@ -136,7 +137,7 @@ def test_every_format_round_trips_tricky_literals(tmp_path: Path) -> None:
 def test_rdfxml_refuses_a_predicate_it_cannot_write(tmp_path: Path) -> None:
     dataset = Dataset()
     dataset.add((EX.a, URIRef("http://example.org/p/123"), Literal("x")))
-    canonical = dumps.canonicalize(dumps.oxigraph_quads(dataset))
+    canonical = dumps.canonicalize(oxigraph_quads(dataset))
     with pytest.raises(dumps.DumpError, match="RDF/XML cannot express predicate <http://example.org/p/123>"):
         dumps.write_dumps(canonical, tmp_path, {})
 
@@ -167,7 +168,7 @@ def test_sha256sums_is_coreutils_format(tmp_path: Path) -> None:
 
 
 def test_prefixes() -> None:
-    merged = dumps.merge_prefixes(
+    merged = prefixes.merge_prefixes(
         [("geo", "http://www.w3.org/2003/01/geo/wgs84_pos#"), ("x", "http://example.org/")],
         [("geo", "http://www.opengis.net/ont/geosparql#"), ("ex", "http://example.org/"), ("bad name", "u:")],
     )
@@ -183,7 +184,7 @@ import hashlib, json, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_dumps import tricky_dataset
-from twinning_kg.build import write_release
+from twinning_kg.release.builder import write_release
 from twinning_kg.config import Settings
 release = write_release(tricky_dataset(), Path(sys.argv[1]), Settings())
 print(json.dumps({{p.name: hashlib.sha256(p.read_bytes()).hexdigest()
@@ -207,7 +208,7 @@ def test_write_release_is_byte_identical_across_hash_seeds(tmp_path: Path) -> No
 
 
 def test_write_release_default_graph_and_store(tmp_path: Path) -> None:
-    release = build.write_release(tricky_dataset(), tmp_path / "site", Settings())
+    release = builder.write_release(tricky_dataset(), tmp_path / "site", Settings())
     manifest = release.manifest
     assert manifest["default_graph"] == 1
     assert manifest["graphs"] == {str(G1): 10, str(G2): 2}
@@ -221,10 +222,10 @@ def test_write_release_default_graph_and_store(tmp_path: Path) -> None:
 
 
 def test_write_release_accepts_oxigraph_data_and_extra_files(tmp_path: Path) -> None:
-    oxi = ox.Dataset(dumps.oxigraph_quads(tricky_dataset()))
+    oxi = ox.Dataset(oxigraph_quads(tricky_dataset()))
     extra_path = tmp_path / "report.csv"
     extra_path.write_text("a,b\n1,2\n")
-    release = build.write_release(
+    release = builder.write_release(
         oxi, tmp_path / "site", Settings(), extra={"import-report.json": b"{}\n", "report.csv": extra_path}
     )
     files = release.manifest["files"]
@@ -232,8 +233,8 @@ def test_write_release_accepts_oxigraph_data_and_extra_files(tmp_path: Path) -> 
     assert files["report.csv"]["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
     sums = (release.path / "SHA256SUMS").read_text()
     assert "  import-report.json\n" in sums and "  report.csv\n" in sums
-    with pytest.raises(build.BuildError, match="manifest.json"):
-        build.write_release(oxi, tmp_path / "other", Settings(), extra={"manifest.json": b"{}"})
+    with pytest.raises(builder.BuildError, match="manifest.json"):
+        builder.write_release(oxi, tmp_path / "other", Settings(), extra={"manifest.json": b"{}"})
     assert not (tmp_path / "other").exists()
     assert [p.name for p in (tmp_path / "other.releases").iterdir() if p.name != ".lock"] == []
 
@@ -253,14 +254,12 @@ def test_publication_hook_writes_deterministic_turtle(
         graph.add((node, EX.value, Literal(files["twinning-kg.nq"]["sha256"])))
         return {"catalog.ttl": graph}
 
-    module = types.ModuleType("twinning_kg.publication")
-    module.describe = describe  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "twinning_kg.publication", module)
-    first = build.write_release(tricky_dataset(), tmp_path / "one", Settings())
-    second = build.write_release(tricky_dataset(), tmp_path / "two", Settings())
-    catalog = (first.path / "catalog.ttl").read_bytes()
-    assert catalog == (second.path / "catalog.ttl").read_bytes()
-    assert b"_:c14n0" in catalog and b"@prefix ex: <http://example.org/>" in catalog
+    monkeypatch.setattr(catalog, "describe", describe)
+    first = builder.write_release(tricky_dataset(), tmp_path / "one", Settings())
+    second = builder.write_release(tricky_dataset(), tmp_path / "two", Settings())
+    written = (first.path / "catalog.ttl").read_bytes()
+    assert written == (second.path / "catalog.ttl").read_bytes()
+    assert b"_:c14n0" in written and b"@prefix ex: <http://example.org/>" in written
     assert set(seen["files"]) == {f"twinning-kg.{e}{z}" for e in dumps.FORMATS for z in ("", ".gz")}
     assert first.manifest["files"]["catalog.ttl"]["media_type"] == "text/turtle"
     assert "  catalog.ttl\n" in (first.path / "SHA256SUMS").read_text()
@@ -270,19 +269,17 @@ def test_publication_hook_writes_deterministic_turtle(
 def test_write_release_leaves_nothing_when_publication_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    good = build.write_release(tricky_dataset(), tmp_path / "site", Settings())
+    good = builder.write_release(tricky_dataset(), tmp_path / "site", Settings())
     before = {p.name: p.read_bytes() for p in good.path.iterdir() if p.is_file()}
 
     def describe(dataset: object, files: dict, settings: Settings, stamp: object) -> dict[str, Graph]:
         raise RuntimeError("catalog exploded")
 
-    module = types.ModuleType("twinning_kg.publication")
-    module.describe = describe  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "twinning_kg.publication", module)
+    monkeypatch.setattr(catalog, "describe", describe)
     changed = tricky_dataset()
     changed.add((EX.d, RDF.type, EX.Thing))
     with pytest.raises(RuntimeError, match="exploded"):
-        build.write_release(changed, tmp_path / "site", Settings())
+        builder.write_release(changed, tmp_path / "site", Settings())
     assert Release.open(tmp_path / "site").path == good.path
     assert {p.name: p.read_bytes() for p in good.path.iterdir() if p.is_file()} == before
     leftovers = [p.name for p in (tmp_path / "site.releases").iterdir()]

@@ -29,9 +29,10 @@ from sparql_support import (
     unisolated_worker_main,
 )
 from twinning_kg.config import Settings
-from twinning_kg.egress import EgressProxy
-from twinning_kg.engine import QueryError, QueryRequest, WorkerPoolEngine
-from twinning_kg.sandbox import relay_url
+from twinning_kg.query.egress import EgressProxy
+from twinning_kg.query.engine import QueryError, QueryRequest
+from twinning_kg.query.sandbox import relay_url
+from twinning_kg.query.worker_pool import WorkerPoolEngine
 
 JSON = "application/sparql-results+json"
 TIMEOUT = 3.0

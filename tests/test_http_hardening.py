@@ -33,8 +33,8 @@ from rdflib import Dataset, Graph, URIRef
 
 from conftest import ServerProcess
 from sparql_support import serve
-from twinning_kg.build import write_release
 from twinning_kg.config import DEFAULT_BASE_IRI, Settings
+from twinning_kg.release.builder import write_release
 from twinning_kg.web.security_headers import CONTENT_SECURITY_POLICY
 
 SD_ENDPOINT = URIRef("http://www.w3.org/ns/sparql-service-description#endpoint")

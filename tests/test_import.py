@@ -19,10 +19,10 @@ from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, SH
 
 from conftest import FIXTURES, ServerProcess, run_cli, shared_path
+from twinning_kg.checks import world_validation
+from twinning_kg.checks.validation import load_shapes, union_graph, validate
 from twinning_kg.config import Settings
-from twinning_kg.importers import checks
-from twinning_kg.loading import load
-from twinning_kg.validation import load_shapes, union_graph, validate
+from twinning_kg.sources.loading import load
 
 BASE = Settings().base_iri
 TW = f"{BASE}ontology#"
@@ -271,8 +271,8 @@ def test_fast_shacl_engine_gives_pyshacls_report_where_every_shape_fires() -> No
     assert fixtures, "tests/fixtures/shapes/ holds a fixture per shape"
     loaded = load(settings, extra=[(path, "fixtures") for path in fixtures])
     shapes = load_shapes(settings)
-    reference = pyshacl.validate(union_graph(loaded), shacl_graph=shapes, **checks.SHACL_OPTIONS)
-    fast = checks.fast_results(loaded, shapes)
+    reference = pyshacl.validate(union_graph(loaded), shacl_graph=shapes, **world_validation.SHACL_OPTIONS)
+    fast = world_validation.fast_results(loaded, shapes)
     assert fast is not None, "pyshacl-turbo is a dependency (pyproject.toml)"
     assert reference[0] is False and fast[0] is False
     expected = _results(reference[1])
@@ -290,7 +290,7 @@ def test_fast_shacl_engine_sees_datatypes_as_written() -> None:
     ]
     if not typed:
         pytest.skip("the data has no xsd:nonNegativeInteger value to check")
-    fast = checks.fast_results(loaded, load_shapes(settings))
+    fast = world_validation.fast_results(loaded, load_shapes(settings))
     assert fast is not None and fast[0] == validate(loaded, settings).conforms
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT, run_cli
-from twinning_kg import untrusted_input
+from twinning_kg.sources import untrusted_input
 
 RDF_NS = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:rdfs="http://www.w3.org/2000/01/rdf-schema#"'
 # Enough address space for the CLI itself, far too little for an expanded bomb (3 GB).
@@ -384,8 +384,8 @@ def test_every_xml_parse_in_the_code_goes_through_the_guard() -> None:
         if lines:
             seen[path.name] = lines
     assert set(seen) == {"links.py", "dumps.py"}, f"XML parsed without the DTD guard: {seen}"
-    links = (ROOT / "src" / "twinning_kg" / "links.py").read_text(encoding="utf-8")
+    links = (ROOT / "src" / "twinning_kg" / "checks" / "links.py").read_text(encoding="utf-8")
     assert "untrusted_input.check_xml(data, path)" in links
-    dumps = (ROOT / "src" / "twinning_kg" / "dumps.py").read_text(encoding="utf-8")
+    dumps = (ROOT / "src" / "twinning_kg" / "release" / "dumps.py").read_text(encoding="utf-8")
     parsed = set(re.findall(r"ox\.parse\([^)]*?RdfFormat\.(\w+)", dumps, re.DOTALL))
     assert parsed and parsed <= {"N_QUADS", "N_TRIPLES"}, parsed

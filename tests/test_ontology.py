@@ -21,7 +21,7 @@ from rdflib.namespace import OWL, RDF, RDFS, XSD
 
 from conftest import shared_path
 from twinning_kg.config import Settings
-from twinning_kg.loading import load
+from twinning_kg.sources.loading import load
 
 SETTINGS = Settings()
 BASE = SETTINGS.base_iri

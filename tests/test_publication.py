@@ -31,9 +31,10 @@ from rdflib.compare import isomorphic
 from conftest import ServerProcess, run_cli
 from dcat_conformance import dcat_ap
 from twinning_kg.config import Settings
-from twinning_kg.loading import load
-from twinning_kg.publication import PublicationError, describe
-from twinning_kg.release import DUMP_STEM, Stamp
+from twinning_kg.release.catalog import describe
+from twinning_kg.release.catalog_parts import CatalogError
+from twinning_kg.release.reader import DUMP_STEM, Stamp
+from twinning_kg.sources.loading import load
 
 # Plain Namespaces: rdflib's closed ones warn on DCAT 3 terms such as dcat:version.
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -295,14 +296,14 @@ def test_describe_follows_the_base_iri(tmp_path: Path) -> None:
 
 
 def test_describe_refuses_an_undescribed_dump(loaded: Dataset) -> None:
-    with pytest.raises(PublicationError, match="distributions.ttl"):
+    with pytest.raises(CatalogError, match="distributions.ttl"):
         describe(loaded, fake_files({"trig": "application/trig"}), Settings(), STAMP)
 
 
 def test_describe_refuses_a_media_type_mismatch(loaded: Dataset) -> None:
     files = fake_files()
     files[f"{DUMP_STEM}.ttl"]["media_type"] = "text/n3"
-    with pytest.raises(PublicationError, match="text/n3"):
+    with pytest.raises(CatalogError, match="text/n3"):
         describe(loaded, files, Settings(), STAMP)
 
 
@@ -354,7 +355,7 @@ def test_browsers_get_pages_harvesters_get_rdf(http: httpx.Client, local_server:
 def home(tmp_path: Path) -> Path:
     """A copy of the project's sources that a test may break (TWINNING_KG_HOME points at it)."""
     root = Path(__file__).resolve().parents[1]
-    for name in ("ontology", "data", "shapes", "publication"):
+    for name in ("ontology", "data", "shapes", "catalog"):
         shutil.copytree(root / name, tmp_path / "home" / name)
     return tmp_path / "home"
 
@@ -364,7 +365,7 @@ def build_in(home: Path, out: Path) -> subprocess.CompletedProcess:
 
 
 def test_broken_publication_turtle_names_file_and_line(home: Path, tmp_path: Path) -> None:
-    catalog = home / "publication" / "catalog.ttl"
+    catalog = home / "catalog" / "catalog.ttl"
     lines = catalog.read_text().splitlines()
     line = next(i for i, text in enumerate(lines, 1) if text.startswith("<catalog> a dcat:Catalog"))
     lines[line - 1] = "<catalog> a dcat:Catalog ;;; oops"
@@ -379,7 +380,7 @@ def test_undescribed_dump_fails_the_build_and_keeps_the_release(home: Path, tmp_
     out = tmp_path / "site"
     assert build_in(home, out).returncode == 0
     before = out.resolve()
-    distributions = home / "publication" / "distributions.ttl"
+    distributions = home / "catalog" / "distributions.ttl"
     text = distributions.read_text()
     typed = "<distribution/nt-gz> a dcat:Distribution"
     assert typed in text
@@ -459,7 +460,7 @@ def about_page(release_dir: Path, lang: str = "en") -> str:
     """/about of a release, in-process (the page needs no query engine)."""
     from starlette.testclient import TestClient
 
-    from twinning_kg.release import Release
+    from twinning_kg.release.reader import Release
     from twinning_kg.web.app import create_app
 
     class NoEngine:
@@ -583,7 +584,7 @@ def test_a_malformed_source_date_epoch_is_an_error(tmp_path: Path) -> None:
     '<http://www.w3.org/2002/07/owl#versionInfo> "2.0"',
 ])
 def test_hand_written_dates_and_versions_are_refused(statement: str, home: Path, tmp_path: Path) -> None:
-    catalog = home / "publication" / "catalog.ttl"
+    catalog = home / "catalog" / "catalog.ttl"
     catalog.write_text(catalog.read_text() + f"\n<dataset/kassel> {statement} .\n")
     proc = build_in(home, tmp_path / "site")
     assert proc.returncode == 2, proc.stderr

@@ -17,10 +17,10 @@ import pyoxigraph as ox
 import pytest
 
 from sparql_support import Listener, escape_differentials, spellings
-from twinning_kg.query_guard import GuardError, check
-from twinning_kg.query_syntax import Budget, QuerySyntaxError, analyse, resolve
-from twinning_kg.result_formats import negotiate, without_xml, xml_forbidden
-from twinning_kg.sandbox import relay_url
+from twinning_kg.query.guard import GuardError, check
+from twinning_kg.query.result_formats import negotiate, without_xml, xml_forbidden
+from twinning_kg.query.sandbox import relay_url
+from twinning_kg.query.syntax import Budget, QuerySyntaxError, analyse, resolve
 
 WIKIDATA = "https://query.wikidata.org/sparql"
 ALLOW = (WIKIDATA,)

@@ -19,9 +19,9 @@ from rdflib.namespace import RDFS
 
 from conftest import ROOT, ServerProcess, run_cli
 from sparql_support import serve, sparql_workers
-from twinning_kg.build import KEEP_RELEASES, write_release
 from twinning_kg.config import Settings
-from twinning_kg.release_lease import LEASES, Lease, leased
+from twinning_kg.release.builder import KEEP_RELEASES, write_release
+from twinning_kg.release.leases import LEASES, Lease, leased
 
 BASE = Settings().base_iri
 THING = URIRef(f"{BASE}id/place/lease-test")
@@ -156,7 +156,7 @@ def test_with_no_release_left_it_answers_503_until_a_build(tmp_path: Path) -> No
 
 def _hold_lease(release: Path) -> subprocess.Popen:
     """Another process holding a lease on `release` until killed."""
-    code = ("import sys, time; from pathlib import Path; from twinning_kg.release_lease import Lease; "
+    code = ("import sys, time; from pathlib import Path; from twinning_kg.release.leases import Lease; "
             "lease = Lease.take(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(release)], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)

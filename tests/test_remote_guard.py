@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from twinning_kg.remote_guard import QueryDataset, RemoteRefusal, check
+from twinning_kg.query.remote_guard import QueryDataset, RemoteRefusal, check
 
 EXAMPLES = sorted(
     (Path(__file__).resolve().parents[1] / "src" / "twinning_kg" / "web" / "queries").glob("*.rq")

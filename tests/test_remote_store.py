@@ -26,8 +26,8 @@ import pytest
 from conftest import ServerProcess, free_port, run_cli
 from test_import import MOST_TWINNED, ONE_WAY, WEIMAR_PARTNERS, select
 from twinning_kg.config import Settings
-from twinning_kg.engine import QueryError, QueryRequest
-from twinning_kg.remote_engine import RemoteEngine
+from twinning_kg.query.engine import QueryError, QueryRequest
+from twinning_kg.query.remote_engine import RemoteEngine
 
 OXIGRAPH = Path(sys.executable).parent / "oxigraph"
 JSON = "application/sparql-results+json"

@@ -17,10 +17,10 @@ import pytest
 from rdflib import BNode, Graph, URIRef
 from rdflib.namespace import RDF, SH
 
-from twinning_kg.build import materialise
+from twinning_kg.checks.validation import Report, Result, bulk_constraints, load_shapes, validate
 from twinning_kg.config import Settings
-from twinning_kg.loading import Loaded, load, parse_file
-from twinning_kg.validation import Report, Result, bulk_constraints, load_shapes, validate
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.sources.loading import Loaded, load, parse_file
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shapes"
 SETTINGS = Settings()

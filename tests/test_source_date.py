@@ -1,4 +1,4 @@
-"""`twinning_kg.source_date`: SOURCE_DATE_EPOCH, else git, else the newest file, on real repositories."""
+"""`twinning_kg.release.source_date`: SOURCE_DATE_EPOCH, else git, else the newest file, on real repos."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from twinning_kg.source_date import ENV, SourceDateError, source_date
+from twinning_kg.release.source_date import ENV, SourceDateError, source_date
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 NO_EPOCH: dict[str, str] = {}

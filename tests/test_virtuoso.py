@@ -39,10 +39,10 @@ import test_sparql_protocol as w3c
 from conftest import ServerProcess, free_port, run_cli
 from sparql_support import release_of
 from test_import import MOST_TWINNED, ONE_WAY, WEIMAR_PARTNERS
-from twinning_kg import remote_quirks
 from twinning_kg.config import Settings
-from twinning_kg.engine import QueryError, QueryRequest
-from twinning_kg.remote_engine import RemoteEngine
+from twinning_kg.query import remote_quirks
+from twinning_kg.query.engine import QueryError, QueryRequest
+from twinning_kg.query.remote_engine import RemoteEngine
 from twinning_kg.web.pages import description_query
 from virtuoso_support import Virtuoso
 

@@ -2,40 +2,18 @@
 
 Each command lives in its own module under `twinning_kg.commands` and exposes a
 click object named `command`; this module only collects them, so commands can grow
-independently. Errors are printed as messages: `CliError` (and click's own usage
-errors) never reach the user as tracebacks.
+independently. Errors are printed as messages: `commands.cli_error.CliError` (and
+click's own usage errors) never reach the user as tracebacks.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from twinning_kg import __version__
-
-# module name under twinning_kg.commands -> registered by its command's own name
-COMMAND_MODULES = (
-    "build",
-    "validate",
-    "serve",
-    "importer",
-    "publish",
-    "audit",
-    "check_links",
-)
-
-
-class CliError(click.ClickException):
-    """An expected failure: printed as `error: message`, exit status `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+from twinning_kg.commands import audit, build, check_links, importer, publish, serve, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,13 +22,7 @@ def cli() -> None:
     """Kassel's town twinning as linked open data: build, validate, serve."""
 
 
-for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"twinning_kg.commands.{_name}")
-    except ModuleNotFoundError as exc:  # a command not written yet must not break the others
-        if exc.name != f"twinning_kg.commands.{_name}":
-            raise
-        continue
+for _module in (build, validate, serve, importer, publish, audit, check_links):
     cli.add_command(_module.command)
 
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from twinning_kg.query_syntax import Budget
-
 DEFAULT_BASE_IRI = "https://w3id.org/twinning-kg/"
 WIKIDATA_QUERY_SERVICE = "https://query.wikidata.org/sparql"
 # An address that becomes a plain `mailto:` IRI: one @, nothing an IRI cannot hold and
@@ -53,11 +51,11 @@ class Settings:
     query_timeout: float = 30.0
     max_rows: int = 10_000
     max_request_bytes: int = 1_000_000
-    # Query workers (twinning_kg.engine): the public lane answers /sparql, the site lane
+    # Query workers (twinning_kg.query.engine): the public lane answers /sparql, the site lane
     # only the server's own page queries, so pages keep capacity whatever /sparql does.
     workers: int = 3
     site_workers: int = 1
-    # Admission (twinning_kg.admission): queries one client may run at once (at most
+    # Admission (twinning_kg.query.admission): queries one client may run at once (at most
     # workers - 1) and have waiting; how long a request may wait for a worker before 429;
     # how many may wait per lane. Client = peer address, or X-Forwarded-For's nearest
     # untrusted hop when the peer is one of `trusted_proxies` (addresses or networks).
@@ -66,7 +64,7 @@ class Settings:
     queue_wait: float = 1.0
     max_waiting: int = 64
     trusted_proxies: tuple[str, ...] = ()
-    # What the guard reads (twinning_kg.query_syntax.Budget); beyond it a query is refused
+    # What the guard reads (twinning_kg.query.syntax.Budget); beyond it a query is refused
     # with 422 at once, before it reaches the engine.
     max_query_chars: int = 200_000
     max_query_tokens: int = 20_000
@@ -74,7 +72,7 @@ class Settings:
     max_service_clauses: int = 10
     service_allowlist: tuple[str, ...] = (WIKIDATA_QUERY_SERVICE,)
     # Who answers for this deployment (the catalog's dcat:contactPoint); unset parts keep
-    # publication/catalog.ttl's default: a contact page this server serves (/about).
+    # catalog/catalog.ttl's default: a contact page this server serves (/about).
     contact_name: str | None = None
     contact_email: str | None = None
     contact_url: str | None = None
@@ -103,7 +101,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     # Largest answer the egress proxy accepts from an allow-listed service.
     service_max_bytes: int = 16 * 1024 * 1024
-    # Network isolation of the query workers (twinning_kg.sandbox): "auto" = a network
+    # Network isolation of the query workers (twinning_kg.query.sandbox): "auto" = a network
     # namespace if the host allows one, else a seccomp filter; "namespace" = refuse to
     # start without one; "seccomp" = never create namespaces (federation is then off).
     worker_isolation: str = "auto"
@@ -128,16 +126,6 @@ class Settings:
             raise ValueError(f"worker isolation must be auto, namespace or seccomp: {self.worker_isolation}")
 
     @property
-    def query_budget(self) -> Budget:
-        """The guard's complexity budget (see query_syntax.Budget)."""
-        return Budget(
-            max_chars=self.max_query_chars,
-            max_tokens=self.max_query_tokens,
-            max_depth=self.max_query_depth,
-            max_services=self.max_service_clauses,
-        )
-
-    @property
     def ontology_dir(self) -> Path:
         return self.root / "ontology"
 
@@ -150,9 +138,9 @@ class Settings:
         return self.root / "shapes"
 
     @property
-    def publication_dir(self) -> Path:
+    def catalog_dir(self) -> Path:
         """Hand-written parts of the DCAT catalog and VoID (titles, licences, dates)."""
-        return self.root / "publication"
+        return self.root / "catalog"
 
     @property
     def url_limit(self) -> int:
@@ -167,12 +155,12 @@ class Settings:
         return self.base_iri
 
 
-def publication_dir(settings: Settings) -> Path:
-    """`publication/` of the project root; a root holding only sources (ontology/, data/,
+def catalog_dir(settings: Settings) -> Path:
+    """`catalog/` of the project root; a root holding only sources (ontology/, data/,
     shapes/, as `TWINNING_KG_HOME` may point at) gets the project's own (checkout or wheel)."""
     candidates = [
-        settings.publication_dir,
-        Path(__file__).resolve().parents[2] / "publication",  # source checkout
-        Path(__file__).resolve().parent / "_resources" / "publication",  # installed wheel
+        settings.catalog_dir,
+        Path(__file__).resolve().parents[2] / "catalog",  # source checkout
+        Path(__file__).resolve().parent / "_resources" / "catalog",  # installed wheel
     ]
     return next((c for c in candidates if c.is_dir()), candidates[0])

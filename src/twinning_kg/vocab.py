@@ -7,10 +7,12 @@ formed (docs/architecture.md), so Python never carries facts.
 from __future__ import annotations
 
 from rdflib import Namespace
-from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS, VOID, XSD
+from rdflib.namespace import DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS, VOID, XSD
 
 from twinning_kg.config import DEFAULT_BASE_IRI
 
+# DCAT 3: rdflib's closed DCAT 2 term list lacks dcat:version and warns on every use.
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
 SCHEMA = Namespace("https://schema.org/")
 WD = Namespace("http://www.wikidata.org/entity/")
 WDT = Namespace("http://www.wikidata.org/prop/direct/")

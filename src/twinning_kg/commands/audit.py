@@ -1,6 +1,6 @@
 """`twinning-kg audit`: which claims are contradicted, unverified, one-way or weakly sourced.
 
-Thin CLI over `twinning_kg.audit`. Exit status 1 when any claim is contradicted (so a
+Thin CLI over `twinning_kg.checks.claims_audit`. Exit status 1 when any claim is contradicted (so a
 script or CI job can notice new conflicts), 0 otherwise; 2 when the input cannot be read.
 """
 
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import click
 
-from twinning_kg.audit import build_report, render_html, render_json, render_text
-from twinning_kg.cli import CliError
+from twinning_kg.checks.claims_audit import build_report, render_html, render_json, render_text
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import Settings
+from twinning_kg.graph import claims
+from twinning_kg.release.reader import Release, ReleaseError
 
 
 @click.command("audit")
@@ -53,11 +55,9 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
     Exit status: 1 when any claim is contradicted, 0 when none is, 2 when the sources or the
     release cannot be read.
     """
-    from twinning_kg import claims
-
     try:
         if graph is not None:
-            select = claims.release_select(graph)
+            select = Release.open(graph).select()
             base_iri = _release_base(graph)
         else:
             settings = Settings()
@@ -91,8 +91,6 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
 
 
 def _release_base(graph: Path) -> str:
-    from twinning_kg.release import Release, ReleaseError
-
     try:
         return Release.open(graph).base_iri
     except ReleaseError as exc:

@@ -1,4 +1,4 @@
-"""`twinning-kg build --out DIR`: the thin CLI over `twinning_kg.build` (the logic lives there)."""
+"""`twinning-kg build --out DIR`: the thin CLI over `twinning_kg.release.builder` (the logic lives there)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from twinning_kg.build import BuildError, ValidationFailed, build, sources_date
-from twinning_kg.cli import CliError
 from twinning_kg.commands._contact import contact_options
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import DEFAULT_BASE_IRI, Settings
-from twinning_kg.dumps import DumpError
-from twinning_kg.loading import SourceError
-from twinning_kg.release import Release
-from twinning_kg.source_date import SourceDate
+from twinning_kg.graph.quads import UnpublishableTerm
+from twinning_kg.release.builder import BuildError, ValidationFailed, build, sources_date
+from twinning_kg.release.dumps import DumpError
+from twinning_kg.release.reader import Release
+from twinning_kg.release.source_date import SourceDate
+from twinning_kg.sources.loading import SourceError
 
 
 @click.command("build")
@@ -47,8 +48,10 @@ def command(out: Path, base_iri: str, contact: dict[str, str | None]) -> None:
     except ValidationFailed as exc:
         click.echo(exc.report.text(), err=True)
         raise CliError(f"{exc}; {out} is unchanged", exit_code=1) from exc
-    except (BuildError, DumpError) as exc:
-        raise CliError(f"{exc}; {out} is unchanged", exit_code=getattr(exc, "exit_code", 1)) from exc
+    except BuildError as exc:
+        raise CliError(f"{exc}; {out} is unchanged", exit_code=exc.exit_code) from exc
+    except (DumpError, UnpublishableTerm) as exc:
+        raise CliError(f"{exc}; {out} is unchanged", exit_code=1) from exc
     except OSError as exc:  # disk full, permissions: a message, and the old release stays
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot write the release: {exc.strerror or exc}{where}; {out} is unchanged") from exc

@@ -1,6 +1,6 @@
 """`twinning-kg check-links FILE`: check another city's graph against ours.
 
-Thin CLI over `twinning_kg.links`. Exit status: 0 when every link resolves and every
+Thin CLI over `twinning_kg.checks.links`. Exit status: 0 when every link resolves and every
 asserted partnership and owl:sameAs agrees with ours, 1 on a conflict or a dangling link,
 2 when FILE (or our graph) cannot be read; the message names file, line and column.
 """
@@ -12,7 +12,11 @@ from pathlib import Path
 
 import click
 
-from twinning_kg.cli import CliError
+from twinning_kg.checks import links
+from twinning_kg.commands.cli_error import CliError
+from twinning_kg.config import Settings
+from twinning_kg.graph import claims
+from twinning_kg.release.reader import Release
 
 
 @click.command("check-links")
@@ -39,21 +43,16 @@ def command(file: Path, graph: Path | None, fmt: str) -> None:
 
     Exit status: 0 all agree, 1 conflicts or dangling links, 2 unreadable file.
     """
-    from twinning_kg import claims, links
-
     try:
         theirs = links.read_graph(file)  # fail fast on an unreadable file, before loading ours
     except links.UnreadableGraph as exc:
         raise CliError(str(exc), exit_code=2) from exc
     try:
         if graph is not None:
-            from twinning_kg.release import Release
-
-            select = claims.release_select(graph)
-            base_iri = Release.open(graph).base_iri
+            release = Release.open(graph)
+            select = release.select()
+            base_iri = release.base_iri
         else:
-            from twinning_kg.config import Settings
-
             settings = Settings()
             select = claims.sources_select(settings)
             base_iri = settings.base_iri

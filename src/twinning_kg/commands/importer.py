@@ -1,6 +1,6 @@
 """`twinning-kg import …`: outside data into our model, merged with the curated data, as a release.
 
-Thin: the readers live in `twinning_kg.importers`, the steps in `importers.pipeline`.
+Thin: the readers live in `twinning_kg.sources.importers`, the steps in `release.import_pipeline`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from twinning_kg.build import BuildError, ValidationFailed
-from twinning_kg.cli import CliError
 from twinning_kg.commands._contact import contact_options
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import Settings
-from twinning_kg.importers import csv_import, pipeline, wdqs_json, wikidata_p190
-from twinning_kg.importers.model import InputError
-from twinning_kg.loading import SourceError
+from twinning_kg.release import import_pipeline
+from twinning_kg.release.builder import BuildError, ValidationFailed
+from twinning_kg.sources.importers import csv_import, wdqs_json, wikidata_p190
+from twinning_kg.sources.importers.model import InputError
+from twinning_kg.sources.loading import SourceError
 from twinning_kg.vocab import Iris
 
 _out = click.option(
@@ -92,7 +93,7 @@ def _run(read, out: Path, base_iri: str | None, contact: dict) -> None:  # noqa:
     settings = _settings(base_iri, contact)
     console = Console(stderr=True)
     try:
-        outcome = pipeline.run_import(read, out, settings, console)
+        outcome = import_pipeline.run_import(read, out, settings, console)
     except InputError as exc:
         raise CliError(f"{exc}\nnothing was written", exit_code=exc.exit_code) from exc
     except SourceError as exc:
@@ -102,5 +103,5 @@ def _run(read, out: Path, base_iri: str | None, contact: dict) -> None:  # noqa:
         raise CliError(f"{text}\n{exc}") from exc
     except BuildError as exc:
         raise CliError(str(exc), exit_code=exc.exit_code) from exc
-    console.print(pipeline.summary(outcome))
+    console.print(import_pipeline.summary(outcome))
     click.echo(str(outcome.release.path))

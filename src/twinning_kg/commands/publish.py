@@ -14,10 +14,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from twinning_kg.cli import CliError
-from twinning_kg.graph_store import PublishError, graphs_of, publish
-from twinning_kg.release import Release, ReleaseError
-from twinning_kg.store_auth import ChallengeAuth
+from twinning_kg.commands.cli_error import CliError
+from twinning_kg.release.reader import Release, ReleaseError
+from twinning_kg.release.remote_store import PublishError, graphs_of, publish
+from twinning_kg.release.store_auth import ChallengeAuth
 
 PASSWORD_VARIABLE = "TWINNING_KG_STORE_PASSWORD"
 

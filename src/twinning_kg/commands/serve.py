@@ -1,7 +1,7 @@
 """`twinning-kg serve`: build the graph if needed, then serve it (SPARQL, linked data, dumps).
 
 One process group: this process runs uvicorn (the event loop only routes and waits),
-its children are the SPARQL worker processes (`engine.WorkerPoolEngine`). SIGTERM and
+its children are the SPARQL worker processes (`worker_pool.WorkerPoolEngine`). SIGTERM and
 SIGINT stop accepting requests, let running ones finish for a few seconds, then stop
 the workers; exit status 0.
 
@@ -25,11 +25,13 @@ from typing import Any
 
 import click
 
-from twinning_kg.cli import CliError
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
-from twinning_kg.engine import DEFAULT_WORKER_MEMORY_MB
-from twinning_kg.release import MANIFEST, Release, ReleaseError
-from twinning_kg.release_lease import Lease
+from twinning_kg.query.engine import QueryEngine
+from twinning_kg.query.remote_engine import RemoteEngine
+from twinning_kg.query.worker_pool import DEFAULT_WORKER_MEMORY_MB, WorkerPoolEngine
+from twinning_kg.release.leases import Lease
+from twinning_kg.release.reader import MANIFEST, Release, ReleaseError
 
 log = logging.getLogger("twinning_kg.serve")
 DEFAULTS = Settings()
@@ -277,16 +279,14 @@ def command(
             raise CliError(f"{graph}: {exc}") from exc
         engine = _engine(release, settings, store_url, worker_memory)
 
-        def make_engine(current: Release) -> Any:
+        def make_engine(current: Release) -> QueryEngine | None:
             """Workers on another release (after the served one vanished); a remote store stays."""
             return None if store_url else _engine(current, settings, None, worker_memory)
 
         try:
             _run(settings, release, engine, host, port, ReleaseSource(graph, lease, make_engine))
         finally:
-            shutdown = getattr(engine, "shutdown", None)
-            if shutdown:
-                shutdown()
+            engine.shutdown()
     finally:
         if lease is not None:
             lease.release()
@@ -336,7 +336,7 @@ def _release(graph: Path, settings: Settings) -> Release:
 
 
 def _build(graph: Path, settings: Settings) -> None:
-    from twinning_kg import build as build_module  # the build pipeline is only needed here
+    from twinning_kg.release import builder as build_module  # the build pipeline is only needed here
 
     try:
         build_module.build(settings, graph)
@@ -351,16 +351,12 @@ def _build(graph: Path, settings: Settings) -> None:
         ) from exc
 
 
-def _engine(release: Release, settings: Settings, store_url: str | None, worker_memory: int) -> Any:
+def _engine(release: Release, settings: Settings, store_url: str | None, worker_memory: int) -> QueryEngine:
     if store_url:
-        from twinning_kg.remote_engine import RemoteEngine
-
         try:  # the release's graphs, not whatever else the store holds (its system graphs, say)
             return RemoteEngine(store_url, settings, graphs=release.manifest.get("graphs") or None)
         except ValueError as exc:
             raise CliError(f"--store {store_url}: {exc}", exit_code=2) from exc
-    from twinning_kg.engine import WorkerPoolEngine
-
     if not release.store_path.is_dir():
         raise CliError(f"{release.path}: no store/ directory; rebuild with `twinning-kg build`")
     try:
@@ -375,11 +371,11 @@ class ReleaseSource:
 
     graph: Path
     lease: Lease | None
-    make_engine: Callable[[Release], Any]
+    make_engine: Callable[[Release], QueryEngine | None]
 
 
 def _run(
-    settings: Settings, release: Release, engine: Any, host: str, port: int, source: ReleaseSource
+    settings: Settings, release: Release, engine: QueryEngine, host: str, port: int, source: ReleaseSource
 ) -> None:
     import uvicorn
 
@@ -413,8 +409,8 @@ def _run(
     server = _server(config, ctx)
     shown = f"[{host}]" if ":" in host else host
     url = settings.base_url or f"http://{shown}:{port}/"
-    describe = getattr(engine, "describe_isolation", None)
-    workers = f"\n  workers: {describe()}" if describe else ""
+    isolation = engine.describe_isolation()
+    workers = f"\n  workers: {isolation}" if isolation else ""
     click.echo(
         f"twinning-kg: serving {release.path.name} ({release.manifest.get('triples', '?')} triples)\n"
         f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql{workers}\n  stop with Ctrl-C",
@@ -423,9 +419,7 @@ def _run(
     try:
         server.run()
     finally:
-        shutdown = getattr(ctx.engine, "shutdown", None)  # the current engine, maybe a newer one
-        if shutdown:
-            shutdown()
+        ctx.engine.shutdown()  # the current engine, maybe a newer one
         if keeper.lease is not None:
             keeper.lease.release()
 
@@ -445,9 +439,7 @@ def _server(config: Any, ctx: Any) -> Any:
             if self.should_exit:
                 self.force_exit = True
             self.should_exit = True
-            stop = getattr(ctx.engine, "stop_workers", None)
-            if stop:
-                stop()
+            ctx.engine.stop_workers()
 
     return Server(config)
 

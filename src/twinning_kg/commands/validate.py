@@ -1,7 +1,7 @@
 """`twinning-kg validate`: run the SHACL shapes over ontology + data and print a report.
 
 It checks what the build would publish: the loaded sources plus the `tw:twinnedWith`
-links the build materialises (`twinning_kg.build.materialise`), so both see the same graph.
+links the build materialises (`twinning_kg.graph.materialise`), so both see the same graph.
 Exit status: 0 conforms, 1 does not conform, 2 a source file (data, ontology or shapes)
 cannot be parsed; the message then names the file and line.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import click
 
-from twinning_kg.build import materialise
-from twinning_kg.cli import CliError
+from twinning_kg.checks.validation import load_shapes, validate
+from twinning_kg.commands.cli_error import CliError
 from twinning_kg.config import Settings
-from twinning_kg.loading import SourceError, load
-from twinning_kg.validation import load_shapes, validate
+from twinning_kg.graph.materialise import materialise
+from twinning_kg.sources.loading import SourceError, load
 
 EXIT_NOT_CONFORMING = 1
 EXIT_UNPARSABLE = 2

@@ -1,1 +1,1 @@
-"""The web application: SPARQL endpoint, linked data, publication."""
+"""The web application: SPARQL endpoint, linked data, catalog and VoID, audit."""

@@ -1,41 +1,36 @@
 """`create_app`: the FastAPI application serving one release.
 
-Routers live in their own modules (`sparql`, `linked_data`, `publication`, `audit`),
+Routers live in their own modules (`sparql`, `catalog_routes`, `audit_routes`, `linked_data`),
 each exposing `make_router(ctx) -> APIRouter`; this module wires them with the
 cross-cutting middleware.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from twinning_kg.config import Settings
-from twinning_kg.release import Release
+from twinning_kg.query.engine import QueryEngine
+from twinning_kg.release.reader import Release
+from twinning_kg.web import audit_routes, catalog_routes, linked_data, sparql
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import install as install_middleware
 from twinning_kg.web.security_headers import SecurityHeaders
 
-ROUTER_MODULES = ("sparql", "publication", "audit", "linked_data")
+ROUTER_MODULES = (sparql, catalog_routes, audit_routes, linked_data)  # in this order: first match wins
 # Vendored assets (YASGUI, map data): served by us so no page needs a CDN.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings, release: Release, engine) -> FastAPI:  # noqa: ANN001 - QueryEngine
-    """Build the app; `engine` is any `twinning_kg.engine.QueryEngine`."""
+def create_app(settings: Settings, release: Release, engine: QueryEngine) -> FastAPI:
+    """Build the app serving `release` through `engine` (a worker pool or a remote store)."""
     ctx = AppContext(settings=settings, release=release, engine=engine)
     app = FastAPI(title="twinning-kg", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(f"twinning_kg.web.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"twinning_kg.web.{name}":
-                raise
-            continue
+    for module in ROUTER_MODULES:
         app.include_router(module.make_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_middleware(app, settings, ctx)  # log, hosts, size limit, CORS, release check, ETag, gzip

@@ -9,15 +9,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rdflib import Graph, URIRef
 
 from twinning_kg.config import Settings
-from twinning_kg.release import Release
-
-if TYPE_CHECKING:
-    from twinning_kg.engine import QueryEngine
+from twinning_kg.query.engine import QueryEngine
+from twinning_kg.release.reader import Release
 
 
 @dataclass

@@ -12,7 +12,6 @@ Every read goes through `ctx.engine`; a failing engine gives a clear 503 page, n
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, OWL, RDF
 
+from twinning_kg.graph.claims import Claim
 from twinning_kg.web import pages, svgmap
+from twinning_kg.web.audit_routes import claims_about
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.i18n import LANGUAGES, Strings, negotiate_language
 
@@ -259,7 +260,7 @@ def make_router(ctx: AppContext) -> APIRouter:
             lang = language(request)
             view = pages.resource_view(ctx, iri, doc, near, ontology, lang)
             map_svg = _resource_map(view, Strings(lang))
-            claims = await _claims(ctx, iri, lang)
+            claims = await _claims(ctx, iri)
             response = render(
                 request,
                 "resource.html",
@@ -267,6 +268,7 @@ def make_router(ctx: AppContext) -> APIRouter:
                 view=view,
                 map_svg=map_svg,
                 claims=claims,
+                base_iri=ctx.base_iri,
                 formats=FORMATS,
                 title=view.label,
             )
@@ -518,53 +520,10 @@ def _resource_map(view: pages.ResourceView, s: Strings):  # noqa: ANN202 - Marku
     return ""
 
 
-async def _claims(ctx: AppContext, iri: str, lang: str) -> list[dict[str, Any]]:
-    """Claims about `iri` from the claims engineer's `web.audit.claims_about`, if present."""
+async def _claims(ctx: AppContext, iri: str) -> list[Claim]:
+    """Claims about `iri` (`audit_routes.claims_about`); the page shows without them on failure."""
     try:
-        audit = importlib.import_module("twinning_kg.web.audit")
-    except Exception:  # noqa: BLE001 - no audit module (yet) means no claims section
-        return []
-    claims_about = getattr(audit, "claims_about", None)
-    if claims_about is None:
-        return []
-    try:
-        raw = await claims_about(ctx, iri)
+        return await claims_about(ctx, iri)
     except Exception as exc:  # noqa: BLE001 - the page still shows without claims
         log.warning("claims_about(%s) failed: %s", iri, exc)
         return []
-    return [_claim(c, lang) for c in raw or [] if isinstance(c, dict)]
-
-
-def _claim(raw: dict[str, Any], lang: str) -> dict[str, Any]:
-    """Accept the claim dict of `web.audit.claims_about` (flat keys, `_de` variants) or a
-    nested `source` dict, and pick the requested language where both exist."""
-
-    def in_lang(key: str) -> Any:
-        return (raw.get(f"{key}_{lang}") if lang != "en" else None) or raw.get(key)
-
-    source = raw.get("source")
-    source_iri = None
-    if isinstance(source, dict):
-        label = source.get("label") or source.get("name") or source.get("iri")
-        url = source.get("url")
-        source_iri = source.get("iri")
-    else:
-        label = in_lang("source_label") or (str(source) if source else None)
-        url = raw.get("source_url")
-        source_iri = str(source) if source else None
-    evidence = raw.get("evidence")
-    if isinstance(evidence, (list, tuple)):
-        evidence = "; ".join(str(e) for e in evidence)
-    elif isinstance(evidence, dict):
-        evidence = evidence.get("label") or evidence.get("text") or evidence.get("iri")
-    return {
-        "quote": raw.get("quote"),
-        "says": in_lang("label"),
-        "source_iri": source_iri if source_iri and source_iri.startswith("http") else None,
-        "source_label": label,
-        "source_url": url,
-        "verdict": raw.get("verdict"),
-        "evidence": evidence,
-        "note": in_lang("note"),
-        "iri": raw.get("iri") or raw.get("claim"),
-    }

@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinning_kg.config import Settings
-from twinning_kg.release import Release
+from twinning_kg.release.reader import Release
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.protocol import url_too_long_message
 

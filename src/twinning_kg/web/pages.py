@@ -18,8 +18,8 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SKOS, XSD
 from rdflib.term import Node
 
-from twinning_kg.engine import QueryRequest
-from twinning_kg.release import DUMP_STEM
+from twinning_kg.query.engine import QueryRequest
+from twinning_kg.release.reader import DUMP_STEM
 from twinning_kg.vocab import GEO, GSP, PROV, SCHEMA
 from twinning_kg.web.context import AppContext
 

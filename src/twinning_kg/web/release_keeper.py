@@ -2,7 +2,7 @@
 
 The server serves the release `--graph` pointed to when it started (a later build does
 not change what it serves), and leases it so that builds never prune it
-(`twinning_kg.release_lease`). Someone can still delete it by hand. Then, instead of
+(`twinning_kg.release.leases`). Someone can still delete it by hand. Then, instead of
 answering 404 for dumps and 503 from crashing workers until restarted:
 
 - every request checks the release's manifest is still there (one `stat`), and a watcher
@@ -28,8 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from twinning_kg.release import MANIFEST, Release, ReleaseError
-from twinning_kg.release_lease import Lease, ReleaseGone
+from twinning_kg.query.engine import QueryEngine
+from twinning_kg.release.leases import Lease, ReleaseGone
+from twinning_kg.release.reader import MANIFEST, Release, ReleaseError
 from twinning_kg.web.context import AppContext
 
 log = logging.getLogger("twinning_kg.release")
@@ -57,7 +58,7 @@ class ReleaseKeeper:
         ctx: AppContext,
         graph: Path,
         lease: Lease | None,
-        make_engine: Callable[[Release], Any],
+        make_engine: Callable[[Release], QueryEngine | None],
         interval: float = CHECK_EVERY,
     ) -> None:
         """`make_engine(release)`: query engine for a release, or None to keep the current one."""
@@ -182,10 +183,6 @@ class ReleaseKeeper:
             await _close(old_engine)
 
 
-async def _close(engine: Any) -> None:
+async def _close(engine: QueryEngine) -> None:
     """Stop an engine's workers without blocking the event loop on their exit."""
-    shutdown = getattr(engine, "shutdown", None)
-    if shutdown is not None:
-        await asyncio.to_thread(shutdown)
-    else:
-        await engine.close()
+    await engine.close()

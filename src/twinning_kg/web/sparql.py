@@ -3,7 +3,7 @@
 What we take from rdflib-endpoint: its service-description builder
 (`SparqlRouter.prepare_sd_graph`), its YASGUI page and example-query tabs (adapted in
 `templates/sparql_yasgui.html` to load only our own assets), its content-type tables
-(refined in `twinning_kg.result_formats`). What we replace: its request handler, which
+(refined in `twinning_kg.query.result_formats`). What we replace: its request handler, which
 evaluates with rdflib on the event loop and drops `default-graph-uri`/`named-graph-uri`;
 here the request is parsed strictly by the protocol and handed to `ctx.engine`
 (worker processes running pyoxigraph, or a remote store).
@@ -38,8 +38,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from twinning_kg.config import DEFAULT_BASE_IRI
-from twinning_kg.engine import QueryError, QueryRequest, graph_uris
-from twinning_kg.result_formats import best_match
+from twinning_kg.query.engine import QueryError, QueryRequest, graph_uris
+from twinning_kg.query.result_formats import best_match
 from twinning_kg.web.context import AppContext
 
 log = logging.getLogger("twinning_kg.sparql")

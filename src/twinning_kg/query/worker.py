@@ -1,0 +1,290 @@
+"""A query worker process: isolate itself, open the release's store read-only, answer jobs.
+
+Processes rather than threads because pyoxigraph cannot cancel a running query: the only
+way to enforce a time limit (and to leave no runaway work eating a core) is to kill the
+worker that overran and start a fresh one (`worker_pool`).
+
+Inside a worker, in this order, each under the query's time limit (a worker that
+overruns is killed, whatever it was doing):
+1. the guard (`query_guard.check`, a linear reader of the whole query with a complexity
+   budget): syntax errors 400, updates and SERVICE outside the allow-list 403, over
+   budget 422. It runs here, off the server's event loop and out of its process, so
+   checking a query can never freeze the server; a small cache spares repeated queries;
+2. SERVICE targets the guard accepted are rewritten to the relay of the worker's own
+   network namespace (`sandbox`), which leads to the egress proxy (`egress`): the
+   worker itself can reach no network, so a query the guard misread calls nothing;
+3. evaluation by pyoxigraph, and serialisation by its native writers.
+
+The row cap is checked without a Python loop over solutions: SELECT results are first
+written as SPARQL TSV (one line per row, newlines inside literals are escaped) into a
+writer that stops the serialiser as soon as the cap is passed; within the cap the TSV
+is parsed back natively and re-serialised in the negotiated format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from twinning_kg.query import guard as query_guard
+from twinning_kg.query import sandbox
+from twinning_kg.query.result_formats import (
+    FALLBACK_GRAPH_MEDIA_TYPE,
+    GRAPH_FORMATS,
+    Choice,
+    negotiate,
+    without_xml,
+    xml_forbidden,
+    xml_refusal,
+)
+from twinning_kg.query.syntax import Budget
+from twinning_kg.query.worker_messages import Answer, Job, Ready, Refusal, Reply, StartFailed, send_reply
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker is started with (pickled to the spawned process)."""
+
+    store_path: str
+    max_rows: int
+    memory_mb: int
+    isolation: str  # Settings.worker_isolation
+    egress_socket: str | None  # the egress proxy's socket when federation is wanted
+    allowlist: tuple[str, ...]
+    base_iri: str
+    budget: Budget
+
+
+class _RowCapExceeded(Exception):
+    pass
+
+
+class _CappedWriter:
+    """A binary sink that stops the serialiser once more than `max_lines` lines arrived."""
+
+    def __init__(self, max_lines: int) -> None:
+        self.max_lines = max_lines
+        self.lines = 0
+        self.chunks: list[bytes] = []
+        self.exceeded = False
+
+    def write(self, data: bytes) -> int:
+        self.lines += data.count(b"\n")
+        if self.lines > self.max_lines:
+            self.exceeded = True
+            raise _RowCapExceeded()
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def _limit_memory(megabytes: int) -> None:
+    """Cap the worker's heap (RLIMIT_DATA): a query that needs more aborts its own process
+    instead of pushing the machine into swap. The store's memory-mapped files do not count."""
+    if megabytes > 0:
+        with contextlib.suppress(ValueError, OSError):
+            limit = megabytes * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+class _Guard:
+    """The guard as a worker runs it: verdicts of short queries cached (pages repeat theirs)."""
+
+    def __init__(self, config: WorkerConfig, federation: str | None) -> None:
+        self.config = config
+        self.federation_refusal = federation  # None: SERVICE to the allow-list works
+        # query -> QueryInfo, or (status, message) of a refusal (a fresh GuardError is raised
+        # each time: re-raising one exception object would grow its traceback forever)
+        self.cache: OrderedDict[str, query_guard.QueryInfo | tuple[int, str]] = OrderedDict()
+
+    def check(self, query: str) -> query_guard.QueryInfo:
+        verdict = self.cache.get(query)
+        if verdict is None:
+            try:
+                verdict = query_guard.check(
+                    query, self.config.allowlist, base_iri=self.config.base_iri, budget=self.config.budget
+                )
+            except query_guard.GuardError as exc:
+                verdict = (exc.status, exc.message)
+            if len(query) <= query_guard.GUARD_CACHE_CHARS:
+                self.cache[query] = verdict
+                if len(self.cache) > query_guard.GUARD_CACHE_SIZE:
+                    self.cache.popitem(last=False)
+        else:
+            self.cache.move_to_end(query)
+        if isinstance(verdict, tuple):
+            raise query_guard.GuardError(*verdict)
+        if verdict.services and self.federation_refusal:
+            raise query_guard.GuardError(403, self.federation_refusal)
+        return verdict
+
+    def route(self, iri: str) -> str:
+        return sandbox.relay_url(self.config.allowlist.index(iri))
+
+
+def _federation_refusal(level: str, config: WorkerConfig) -> str | None:
+    if not config.allowlist:
+        return None  # the guard refuses every SERVICE itself
+    if level == "namespace" and config.egress_socket:
+        return None
+    return (
+        "federated queries (SERVICE) are disabled on this server: its query workers cannot be "
+        "isolated from the network on this host, and without that isolation no SERVICE call is made"
+    )
+
+
+def worker_main(conn: Any, config: WorkerConfig) -> None:
+    """Worker process: isolate, open the store read-only, answer jobs until the pipe closes."""
+    sandbox.set_parent_death_signal()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    relay_to = config.egress_socket if config.allowlist else None
+    try:
+        level, detail = sandbox.isolate(config.isolation, relay_to)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a message
+        conn.send(StartFailed(f"cannot isolate the worker: {exc}"))
+        return
+    _limit_memory(config.memory_mb)
+    try:
+        import pyoxigraph
+
+        store = pyoxigraph.Store.read_only(config.store_path)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as a message
+        conn.send(StartFailed(f"cannot open the store {config.store_path}: {exc}"))
+        return
+    guard = _Guard(config, _federation_refusal(level, config))
+    conn.send(Ready(os.getpid(), level, detail))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = _run_job(pyoxigraph, store, job, config.max_rows, guard)
+        except Exception as exc:  # noqa: BLE001 - never let a worker die on a bad query
+            reply = Refusal(400, f"query failed: {exc}")
+        try:
+            send_reply(conn.fileno(), reply)
+        except OSError:
+            return
+
+
+def _run_job(ox: Any, store: Any, job: Job, max_rows: int, guard: _Guard) -> Reply:
+    try:
+        info = guard.check(job.query)
+    except query_guard.GuardError as exc:
+        return Refusal(exc.status, exc.message)
+    kwargs: dict[str, Any] = {}
+    try:
+        if job.default_graphs or job.named_graphs:
+            # SPARQL 1.1 Protocol §2.1.4: a protocol dataset replaces the query's.
+            kwargs["default_graph"] = [ox.NamedNode(u) for u in job.default_graphs]
+            kwargs["named_graphs"] = [ox.NamedNode(u) for u in job.named_graphs]
+        elif job.union and not info.has_dataset_clause:
+            kwargs["use_default_graph_as_union"] = True
+    except ValueError as exc:
+        return Refusal(400, f"invalid graph IRI in default-graph-uri/named-graph-uri: {exc}")
+    query = info.routed(guard.route)  # exactly what the guard read (see QueryInfo.routed)
+    federated = bool(info.services)
+    try:
+        result = store.query(query, base_iri=job.base_iri, **kwargs)
+    except SyntaxError as exc:
+        return Refusal(400, f"SPARQL syntax error: {_unroute(str(exc), guard)}")
+    except OSError as exc:
+        return _evaluation_error(info, exc, guard)
+    try:
+        if isinstance(result, ox.QueryBoolean):
+            choice = negotiate("ASK", job.accept)
+            body = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+            return Answer("ASK", choice.content_type, federated, body)
+        if isinstance(result, ox.QuerySolutions):
+            return _solutions(ox, result, job.accept, max_rows, federated)
+        return _triples(ox, result, info.form, job.accept, max_rows, federated)
+    except OSError as exc:
+        return _evaluation_error(info, exc, guard)
+
+
+def _unroute(message: str, guard: _Guard) -> str:
+    """Put the allow-listed IRIs back where the engine's message names a relay URL."""
+    for index, iri in enumerate(guard.config.allowlist):
+        message = message.replace(sandbox.relay_url(index), iri)
+    return message
+
+
+def _evaluation_error(info: query_guard.QueryInfo, exc: Exception, guard: _Guard) -> Refusal:
+    if info.services:
+        # Our data is local and read-only: an I/O error while a SERVICE is involved is
+        # the remote service failing. 424 Failed Dependency (RFC 4918 §11.4) says the
+        # query was fine but depended on something that failed; not a fault of ours (5xx).
+        services = ", ".join(f"<{s}>" for s in dict.fromkeys(info.services))
+        return Refusal(
+            424,
+            f"the federated service {services} could not be queried: {_unroute(str(exc), guard)}",
+        )
+    return Refusal(400, f"query evaluation failed: {exc}")
+
+
+def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int, federated: bool) -> Reply:
+    choice = negotiate("SELECT", accept)
+    writer = _CappedWriter(max_rows + 1)  # + the header line
+    try:
+        solutions.serialize(writer, format=ox.QueryResultsFormat.TSV)
+    except Exception:
+        if not writer.exceeded:
+            raise
+    if writer.exceeded:
+        return Refusal(422, _row_cap_message(max_rows))
+    tsv = writer.getvalue()
+    if choice.format == "TSV":
+        return Answer("SELECT", choice.content_type, federated, tsv)
+    again = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
+    body = again.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+    if choice.format == "XML" and (character := xml_forbidden(body)):
+        other = without_xml("SELECT", accept)
+        if other is None:
+            return Refusal(406, xml_refusal(character, "SELECT"))
+        choice = other
+        again = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
+        body = again.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
+    return Answer("SELECT", choice.content_type, federated, body)
+
+
+def _triples(ox: Any, triples: Any, form: str, accept: str, max_rows: int, federated: bool) -> Reply:
+    form = form if form in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"
+    choice = negotiate(form, accept)
+    collected = []
+    for triple in triples:
+        collected.append(triple)
+        if len(collected) > max_rows:
+            return Refusal(422, _row_cap_message(max_rows, "triples"))
+    try:
+        body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
+    except (ValueError, OSError) as exc:
+        if choice.explicit:
+            return Refusal(406, f"this result cannot be written as {choice.media_type}: {exc}")
+        choice = Choice(FALLBACK_GRAPH_MEDIA_TYPE, GRAPH_FORMATS[FALLBACK_GRAPH_MEDIA_TYPE], False)
+        body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
+    if choice.format == "RDF_XML" and (character := xml_forbidden(body)):
+        other = without_xml(form, accept)
+        if other is None:
+            return Refusal(406, xml_refusal(character, form))
+        choice = other
+        body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
+    return Answer(form, choice.content_type, federated, body)
+
+
+def _row_cap_message(max_rows: int, what: str = "rows") -> str:
+    return (
+        f"the result has more than {max_rows} {what}, the limit of this endpoint; "
+        "add a LIMIT (and OFFSET to page) or download the dumps"
+    )
+
