@@ -71,6 +71,7 @@ from twinning_kg.query.result_formats import (
     xml_refusal,
 )
 from twinning_kg.query.syntax import Budget
+from twinning_kg.sources import untrusted_input
 
 GRAPH_LIST_TTL = 60.0
 # `GRAPH ?g { }` would be cheaper, but Virtuoso answers it with no graphs at all.
@@ -252,7 +253,8 @@ class RemoteEngine:
             )
         if form == "SELECT":
             choice = negotiate("SELECT", request.accept)
-            body = remote_quirks.fix_xml_results(await self._fetch(data, XML, ROW, max_rows))
+            body = await self._fetch(data, XML, ROW, max_rows)
+            body = self._checked_xml(remote_quirks.fix_xml_results(body))
             result = ox.parse_query_results(body, format=ox.QueryResultsFormat.XML)
             out = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
             if choice.format == "XML" and (character := xml_forbidden(out)):
@@ -288,6 +290,15 @@ class RemoteEngine:
             choice = other
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         return QueryResult(form, choice.content_type, out)
+
+    def _checked_xml(self, body: bytes) -> bytes:
+        """The store's SPARQL XML, refused if it carries a DTD: Oxigraph's XML reader expands
+        declared entities, and a store is another server, not our code (docs/security.md)."""
+        try:
+            untrusted_input.check_xml(body, self.url)
+        except untrusted_input.UntrustedInputError as exc:
+            raise QueryError(502, f"the SPARQL store's answer was refused: {exc}") from exc
+        return body
 
     def _protocol_dataset(self, request: QueryRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The client's default-graph-uri/named-graph-uri as the embedded engine reads them.
@@ -395,7 +406,7 @@ class RemoteEngine:
             if self._graphs is None or time.monotonic() - self._graphs_at > GRAPH_LIST_TTL:
                 body = await self._fetch([("query", GRAPH_LIST_QUERY)], XML, None, None)
                 rows = ox.parse_query_results(
-                    remote_quirks.fix_xml_results(body), format=ox.QueryResultsFormat.XML
+                    self._checked_xml(remote_quirks.fix_xml_results(body)), format=ox.QueryResultsFormat.XML
                 )
                 self._graphs = tuple(
                     sorted(str(s["g"].value) for s in rows if isinstance(s["g"], ox.NamedNode))
