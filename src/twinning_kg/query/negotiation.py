@@ -105,6 +105,10 @@ class UnknownFormat(NegotiationError):
 
     status = 400
 
+    def __init__(self, message: str, offers: Sequence[Offer], key: str) -> None:
+        super().__init__(message, offers)
+        self.key = key
+
 
 def available(offers: Sequence[Offer]) -> str:
     """`text/turtle (?format=ttl), …`: the list a 400 or 406 answer gives."""
@@ -148,17 +152,20 @@ def _weight(value: str) -> float | None:
 
 
 def quality(offer: Offer, ranges: Sequence[MediaRange]) -> tuple[float, int]:
-    """(q, specificity) of `offer`: the most specific range matching one of its names.
+    """(q, specificity) of `offer`: the most specific range matching it.
 
-    Among its names, the most specifically matched counts; at equal specificity the
-    offer's own media type (the one the answer is labelled with) comes first.
+    Wildcards match the offer's own media type, the one the answer is labelled with (a
+    client accepting `application/*` is not sent `text/turtle` because Turtle is also
+    known as `application/x-turtle`); its other names (`also`) count where the client
+    names them outright. At equal specificity the offer's own media type decides.
     """
     best: tuple[float, int] = (0.0, 0)
     for name in offer.names:
+        own = name == offer.media_type
         specificity, q = 0, 0.0
         for media_range in ranges:
             found = media_range.specificity(name)
-            if found > specificity:
+            if (own or found == EXACT) and found > specificity:
                 specificity, q = found, media_range.q
         if specificity > best[1]:
             best = (q, specificity)
@@ -191,10 +198,28 @@ def choose(offers: Sequence[Offer], accept: str | None, format_key: str | None =
     return found[0][0]
 
 
+# `format=` values other SPARQL clients send (SPARQLWrapper, Fuseki's and Virtuoso's
+# habits), read as ours when no offer has the key itself: a CONSTRUCT asked for as
+# `xml` or `json` is RDF/XML or JSON-LD, the graph forms of those families.
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    "turtle": ("ttl",),
+    "n3": ("ttl",),
+    "json-ld": ("jsonld",),
+    "rdf+xml": ("rdf",),
+    "ntriples": ("nt",),
+    "n-triples": ("nt",),
+    "nquads": ("nq",),
+    "xml": ("rdf",),
+    "json": ("jsonld",),
+}
+
+
 def by_key(offers: Sequence[Offer], key: str) -> Offer:
-    """The offer whose `?format=` value is `key`; `UnknownFormat` (400) when there is none."""
-    for offer in offers:
-        if offer.key == key:
-            return offer
+    """The offer whose `?format=` value is `key` (or a known alias of it); `UnknownFormat`
+    (400) when there is none."""
+    for candidate in (key, *KEY_ALIASES.get(key.lower(), ())):
+        for offer in offers:
+            if offer.key == candidate:
+                return offer
     keys = ", ".join(offer.key for offer in offers if offer.key)
-    raise UnknownFormat(f"400 Bad Request: unknown format {key!r}; use one of: {keys}", offers)
+    raise UnknownFormat(f"400 Bad Request: unknown format {key!r}; use one of: {keys}", offers, key)

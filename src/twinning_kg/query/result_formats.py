@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from twinning_kg.query.negotiation import SUBTYPE_WILDCARD, Offer, not_acceptable, ranked
+from twinning_kg.query.negotiation import KEY_ALIASES, SUBTYPE_WILDCARD, Offer, not_acceptable, ranked
 
 # media type -> pyoxigraph QueryResultsFormat member, in our order of preference.
 SOLUTION_FORMATS: dict[str, str] = {
@@ -63,6 +63,26 @@ FORMAT_KEYS: dict[str, str] = {
     "application/n-quads": "nq",
     "application/trig": "trig",
 }
+# `xml` and `json` name a family: the results format for SELECT and ASK, its graph
+# sibling for CONSTRUCT and DESCRIBE (what SPARQLWrapper means by them).
+_FAMILIES = {
+    "xml": "application/sparql-results+xml, application/rdf+xml;q=0.9",
+    "json": "application/sparql-results+json, application/ld+json;q=0.9",
+}
+
+
+def accept_for_key(key: str) -> str | None:
+    """The Accept a `?format=` value of /sparql stands for (our keys and the aliases other
+    clients send, `negotiation.KEY_ALIASES`); None when it names no format we write."""
+    if key in _FAMILIES:
+        return _FAMILIES[key]
+    by_key = {k: media for media, k in FORMAT_KEYS.items()}
+    for candidate in (key, *KEY_ALIASES.get(key.lower(), ())):
+        if candidate in by_key:
+            return by_key[candidate]
+    return None
+
+
 DEFAULT_MEDIA_TYPE = {
     "SELECT": "application/sparql-results+xml",
     "ASK": "application/sparql-results+xml",

@@ -23,7 +23,14 @@ from rdflib import Graph
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from twinning_kg.query.negotiation import NegotiationError, NotAcceptable, Offer, available, choose
+from twinning_kg.query.negotiation import (
+    NegotiationError,
+    NotAcceptable,
+    Offer,
+    UnknownFormat,
+    available,
+    choose,
+)
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.rendering import language, render
 
@@ -91,7 +98,15 @@ def negotiation_failed(request: Request, exc: NegotiationError) -> Response:
     """400 for an unknown `?format=`, 406 when nothing acceptable: both list what there is."""
     if isinstance(exc, NotAcceptable):
         return error(request, 406, "not_acceptable", "not_acceptable_text", extra=[available(exc.offers)])
-    return error(request, 400, "bad_request", "unknown_format_text", extra=[available(exc.offers)])
+    key = exc.key if isinstance(exc, UnknownFormat) else ""
+    return error(
+        request,
+        400,
+        "bad_request",
+        "unknown_format_text",
+        detail=f"?format={key}",
+        extra=[available(exc.offers)],
+    )
 
 
 def engine_failed(request: Request, exc: Exception) -> Response:

@@ -78,10 +78,6 @@ async def document(request: Request) -> Response:
     """`/doc/{path}`: the description of a thing, in the negotiated representation."""
     ctx = context(request)
     path = request.path_params["path"]
-    try:
-        offer = negotiate(request, RDF_PAGE)
-    except NegotiationError as exc:
-        return negotiation_failed(request, exc)
     iri = canonical_of(ctx, path)
     try:
         site_queries.iri_ref(iri)
@@ -93,7 +89,11 @@ async def document(request: Request) -> Response:
         return engine_failed(request, exc)
     node = URIRef(iri)
     if not path or (node, None, None) not in doc:
-        return not_found(request, ctx.public(iri))
+        return not_found(request, ctx.public(iri))  # before negotiation: what is not there is 404
+    try:
+        offer = negotiate(request, RDF_PAGE)
+    except NegotiationError as exc:
+        return negotiation_failed(request, exc)
     headers = {"Content-Location": "/doc/" + quote(path, safe=SAFE) + f"?format={offer.key}"}
     if offer.key != "html":
         doc_iri = URIRef(ctx.base_iri + "doc/" + path)

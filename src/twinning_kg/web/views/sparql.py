@@ -48,7 +48,7 @@ from starlette.types import Receive, Scope, Send
 from twinning_kg.config import DEFAULT_BASE_IRI
 from twinning_kg.query.engine import QueryError, QueryRequest, graph_uris
 from twinning_kg.query.negotiation import NegotiationError, Offer
-from twinning_kg.query.result_formats import FORMAT_KEYS
+from twinning_kg.query.result_formats import FORMAT_KEYS, accept_for_key
 from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.rendering import language, render
@@ -164,11 +164,12 @@ def result_accept(request: Request, params: list[tuple[str, str]]) -> str:
         return request.headers.get("accept") or "*/*"
     if len(keys) > 1:
         raise ProtocolError(400, f"at most one format parameter, got {len(keys)}")
-    if keys[0] not in RESULT_KEYS:
+    accept = accept_for_key(keys[0])
+    if accept is None:
         raise ProtocolError(
             400, f"400 Bad Request: unknown format {keys[0]!r}; use one of: {', '.join(RESULT_KEYS)}"
         )
-    return RESULT_KEYS[keys[0]]
+    return accept
 
 
 # ------------------------------------------------------------------ service description
