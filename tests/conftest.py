@@ -1,7 +1,9 @@
-"""Shared fixtures: the real CLI builds the graph once, the real server runs on a free port.
+"""Shared fixtures: the real CLI builds the graph once; the app serves it in-process
+(`app`, `local_app`: pages and negotiation) and the real server on a free port (`server`,
+`local_server`: protocol, attacks, clients, browser).
 
-Tests talk HTTP to a `twinning-kg serve` subprocess, never to an in-process app, so
-what is tested is what a user runs.
+The in-process app is `create_app` with real query workers over the release the CLI
+built, so what is tested is what a user runs, minus the HTTP server (`web_support`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from processes import answers, free_port, stop, wait_ready
+from web_support import LOCAL, in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -116,3 +120,18 @@ def local_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     srv.start(tmp_path_factory.mktemp("logs"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def app(site: Path) -> Iterator[TestClient]:
+    """The app over `site` in-process (Starlette's TestClient), with real query workers."""
+    with in_process(site) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def local_app(site: Path) -> Iterator[TestClient]:
+    """The same app started with `--base-url` the test client's address (`LOCAL`), so every
+    IRI of ours it hands out can be followed and queried in-process, as on a laptop."""
+    with in_process(site, base_url=LOCAL) as client:
+        yield client

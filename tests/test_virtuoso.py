@@ -43,7 +43,7 @@ from twinning_kg.config import Settings
 from twinning_kg.query import remote_quirks
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.remote_engine import RemoteEngine
-from twinning_kg.web.pages import description_query
+from twinning_kg.web.site_queries import description_query
 from virtuoso_support import Virtuoso
 
 pytestmark = pytest.mark.virtuoso
