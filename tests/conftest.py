@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import system_tools
 from processes import answers, free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +23,22 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def shared_path(*parts: str) -> Path:
-    """A path in ../shared; the test is skipped with a reason when it is absent."""
+    """A path in ../shared; absent, the test is skipped with the reason (fails in CI:
+    `system_tools`)."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is not available (../shared must sit beside the project)")
+        system_tools.unavailable(f"{path} is not available (../shared must sit beside the project)")
     return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a tool's name (`@pytest.mark.rapper`, ...) needs that tool: skipped
+    without it, failed where everything is required (CI). Runs before `skipif` marks, so a
+    test's own skip condition cannot hide a missing tool in CI."""
+    for name in system_tools.TOOLS:
+        if item.get_closest_marker(name) is not None:
+            system_tools.require(name)
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
