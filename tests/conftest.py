@@ -6,6 +6,7 @@ what is tested is what a user runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -22,13 +23,36 @@ SHARED = ROOT.parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+FACTS_PIN = FIXTURES / "facts.sha256"
+
+
 def shared_path(*parts: str) -> Path:
     """A path in ../shared; absent, the test is skipped with the reason (fails in CI:
-    `system_tools`)."""
+    `system_tools`). A file of ../shared/facts must be the one data/ was curated against."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
         system_tools.unavailable(f"{path} is not available (../shared must sit beside the project)")
+    if parts[:1] == ("facts",) and path.is_file():
+        check_facts_pin(path)
     return path
+
+
+def check_facts_pin(path: Path) -> None:
+    """Fail with what to do when a facts file differs from its pin (tests/fixtures/facts.sha256).
+
+    The ground truth may gain rows; data/ then has to follow, deliberately: the tests that
+    compare data/ with the facts would otherwise fail one by one, or pass on stale rows.
+    """
+    pins = dict(reversed(line.split("  ", 1)) for line in FACTS_PIN.read_text().splitlines() if line)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if pins.get(path.name) != digest:
+        state = "is new" if path.name not in pins else "changed"
+        pytest.fail(
+            f"facts changed: ../shared/facts/{path.name} {state} since data/ was curated against it. "
+            f"Review the change, bring data/ (and the tests' expectations) in line with it, then "
+            f"update the pin: (cd ../shared/facts && sha256sum *) > tests/fixtures/facts.sha256",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
