@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from twinning_kg.checks import links
 from twinning_kg.config import Settings
+from twinning_kg.release.reader import Release
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
 AGREES = FIXTURES / "florence-agrees.ttl"
 CONFLICTS = FIXTURES / "yaroslavl-conflicts.jsonld"
 ID = f"{Settings().base_iri}id/"
+TW = f"{Settings().base_iri}ontology#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 
 
 def check(*args: str) -> tuple[dict, int]:
@@ -123,3 +127,16 @@ def test_unreadable_file_exits_2_naming_file_and_line(
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     proc = run_cli("check-links", str(tmp_path / "nowhere.ttl"))
     assert proc.returncode == 2 and "nowhere.ttl" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_position_of_a_triple_is_checked(site: Path) -> None:
+    """A dangling IRI of ours is found as a predicate (a misspelt property) and as an object
+    only (a place we do not hold); existing ones resolve in either position."""
+    path = FIXTURES / "mulhouse-dangling-terms.ttl"
+    report = links.check_links(path, Release.open(site).select(), Settings().base_iri)
+    assert [(d.iri, d.used_by) for d in report.dangling] == [
+        (f"{ID}place/mulhausen", [f"https://data.mulhouse.example/id/ville/mulhouse {RDFS}seeAlso"]),
+        (f"{TW}twinedWith", [f"https://data.mulhouse.example/id/ville/mulhouse {TW}twinedWith"]),
+    ]
+    assert report.resolved == [f"{ID}country/DE", f"{ID}place/kassel", f"{TW}country"]
+    assert report.exit_status == 1
