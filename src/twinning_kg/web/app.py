@@ -52,6 +52,7 @@ def _routes() -> list[BaseRoute]:
         Route("/dataset/{rest:path}", publication.described_elsewhere, methods=GET),
         Route("/distribution/{rest:path}", publication.described_elsewhere, methods=GET),
         Route("/service/{rest:path}", publication.described_elsewhere, methods=GET),
+        Route("/graph/{name:path}", publication.named_graph, methods=GET),
         Route("/void", publication.described_elsewhere, methods=GET),
         Route("/void/{rest:path}", publication.described_elsewhere, methods=GET),
         Route("/about", publication.about, methods=GET),

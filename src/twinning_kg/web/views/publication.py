@@ -73,6 +73,17 @@ async def described_elsewhere(request: Request) -> Response:
     return RedirectResponse(DESCRIBED_IN[first], status_code=303)
 
 
+async def named_graph(request: Request) -> Response:
+    """A named graph of the release (`{base}graph/…`, the `sd:name` the VoID and the service
+    description give): 303 to the VoID, which describes it (size, licence, dumps). A name
+    the release does not hold is 404."""
+    ctx = context(request)
+    iri = ctx.base_iri + "graph/" + request.path_params["name"]
+    if iri not in ctx.release.manifest.get("graphs", {}):
+        return not_found(request, ctx.public(iri))
+    return RedirectResponse(DESCRIBED_IN["void"], status_code=303)
+
+
 async def about(request: Request) -> Response:
     """Who runs this deployment and how to reach them (the catalog's contact point)."""
     ctx = context(request)
