@@ -319,13 +319,26 @@ def test_pages_run_under_the_content_security_policy(browser, base_url, tmp_path
             " return document.elementFromPoint(x, y) === g ? {x, y} : null; })()"
         )
         for kind, dx in (("mousePressed", 0), ("mouseMoved", 40)):
-            await page.call("Input.dispatchMouseEvent", type=kind, x=grip["x"] + dx, y=grip["y"],
-                            button="left", buttons=1, clickCount=1)
+            await page.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=grip["x"] + dx,
+                y=grip["y"],
+                button="left",
+                buttons=1,
+                clickCount=1,
+            )
         seen["dragged"] = await page.js(
             "[...document.querySelectorAll('style')].some(s => s.textContent.startsWith('*{cursor:'))"
         )
-        await page.call("Input.dispatchMouseEvent", type="mouseReleased", x=grip["x"] + 40, y=grip["y"],
-                        button="left", clickCount=1)
+        await page.call(
+            "Input.dispatchMouseEvent",
+            type="mouseReleased",
+            x=grip["x"] + 40,
+            y=grip["y"],
+            button="left",
+            clickCount=1,
+        )
         seen["after query"] = await page.js("window.__csp")
         console = [
             e["params"]["entry"]["text"]
@@ -333,8 +346,10 @@ def test_pages_run_under_the_content_security_policy(browser, base_url, tmp_path
             if e["method"] == "Log.entryAdded" and "Content Security Policy" in e["params"]["entry"]["text"]
         ]
         # positive control: the policy is enforced and the recorder sees a violation
-        await page.js("document.head.appendChild(Object.assign(document.createElement('script'), "
-                      "{textContent: 'window.__ran = true'}))")
+        await page.js(
+            "document.head.appendChild(Object.assign(document.createElement('script'), "
+            "{textContent: 'window.__ran = true'}))"
+        )
         await asyncio.sleep(0.3)
         seen["control"] = {
             "ran": await page.js("window.__ran === true"),
@@ -354,3 +369,45 @@ def test_pages_run_under_the_content_security_policy(browser, base_url, tmp_path
     assert seen["console"] == [], seen["console"]
     assert seen["control"]["ran"] is False, "an injected inline script ran: no CSP in force"
     assert any("script-src" in v for v in seen["control"]["violations"]), seen["control"]
+
+
+PHONE_PAGES = (
+    "/",
+    "/doc/place/kassel",
+    "/doc/partnership/kassel--florence",
+    "/ontology",
+    "/catalog",
+    "/.well-known/void",
+    "/audit",
+    "/sparql",
+    "/about",
+    "/dumps/",
+)
+
+
+def test_no_page_scrolls_sideways_at_phone_width(browser, base_url, tmp_path):
+    """At 390 CSS px (a phone), no page is wider than the screen: wide tables scroll inside
+    their own box, long words and media types wrap where they may."""
+
+    async def scenario(page: Page) -> dict[str, Any]:
+        await page.call(
+            "Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True
+        )
+        widths = {}
+        for lang in ("de", "en"):
+            await page.call("Network.setExtraHTTPHeaders", headers={"Accept-Language": lang})
+            for path in PHONE_PAGES:
+                await page.goto(base_url + path)
+                widths[(lang, path)] = await page.js(
+                    "[document.documentElement.scrollWidth, window.innerWidth,"
+                    " getComputedStyle(document.querySelector('header.top')).display]"
+                )
+            await page.screenshot(tmp_path / f"phone-{lang}.png")
+        return widths
+
+    widths = run_in_page(browser, scenario)
+    assert len(widths) == 2 * len(PHONE_PAGES)
+    for (lang, path), (scroll, inner, header) in widths.items():
+        assert inner == 390, (lang, path, inner)
+        assert header != "none", (lang, path, "the site stylesheet loaded")
+        assert scroll <= inner, f"{path} ({lang}) is {scroll} px wide at {inner} px"
