@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Protocol
 
 from markupsafe import Markup, escape
 
@@ -27,6 +29,32 @@ class Point:
     iri: str
     css: str = ""  # e.g. "status-active"
     hub: bool = False
+
+
+class Located(Protocol):
+    """A partner row as the pages hold it: where it is, its place's link, its status."""
+
+    lat: float | None
+    lon: float | None
+    place: Any
+    status_key: str
+
+
+def partner_markers(rows: Iterable[Located]) -> list[Point]:
+    """One marker per partner that has coordinates, coloured by the partnership's status
+    (the landing page's map and a place page's map draw the same markers)."""
+    return [
+        Point(
+            lat=row.lat,
+            lon=row.lon,
+            label=row.place.text,
+            href=row.place.href,
+            iri=row.place.iri,
+            css=f"status-{row.status_key}",
+        )
+        for row in rows
+        if row.lat is not None and row.lon is not None
+    ]
 
 
 @cache

@@ -52,18 +52,7 @@ async def landing(request: Request) -> Response:
         hub_point = svgmap.Point(
             lat=hub_pos[0], lon=hub_pos[1], label=found.text, href=found.href, iri=found.iri, hub=True
         )
-        points = [
-            svgmap.Point(
-                lat=p.lat,
-                lon=p.lon,
-                label=p.place.text,
-                href=p.place.href,
-                iri=p.place.iri,
-                css=f"status-{p.status_key}",
-            )
-            for p in partners
-            if p.lat is not None and p.lon is not None
-        ]
+        points = svgmap.partner_markers(partners)
         map_svg = svgmap.render([hub_point, *points], lines_from=hub_point, title=s.map_title)
     return render(
         request,

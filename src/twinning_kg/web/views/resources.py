@@ -444,18 +444,7 @@ def resource_map(view: ResourceView, s: Strings) -> str:
             iri=view.iri,
             hub=True,
         )
-        others = [
-            svgmap.Point(
-                lat=p.lat,
-                lon=p.lon,
-                label=p.place.text,
-                href=p.place.href,
-                iri=p.place.iri,
-                css=f"status-{p.status_key}",
-            )
-            for p in view.extra.get("partnerships", [])
-            if p.lat is not None and p.lon is not None
-        ]
+        others = svgmap.partner_markers(view.extra.get("partnerships", []))
         return svgmap.render(
             [me, *others],
             lines_from=me if others else None,
