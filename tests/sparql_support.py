@@ -118,15 +118,18 @@ class StubEndpoint:
     """A minimal SPARQL endpoint on 127.0.0.1 to put on the allow-list (no test reaches the internet).
 
     Every request is recorded (method, path, headers, body). The answer is one solution
-    binding ?x to "from-stub"; a sub-query containing the literal "delay:SECONDS" is
-    answered after that many seconds (to end a query right before or after the time
-    limit); `/big` answers `big_rows` solutions; `/redirect` answers 302 to `redirect_to`."""
+    binding ?x to "from-stub" (`/wikidata`: the JSON results in `wikidata`); a sub-query
+    containing the literal "delay:SECONDS" is answered after that many seconds (to end a
+    query right before or after the time limit); `/big` answers `big_rows` solutions;
+    `/redirect` answers 302 to `redirect_to`."""
 
     def __init__(self) -> None:
         stub = self
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.redirect_to = "http://127.0.0.1:9/"
         self.big_rows = 10_000
+        # What `/wikidata` answers, whatever it is asked (a test sets it).
+        self.wikidata: dict = {"head": {"vars": []}, "results": {"bindings": []}}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -145,9 +148,12 @@ class StubEndpoint:
                 delay = re.search(rb"delay:([0-9.]+)", body + urllib.parse.unquote_to_bytes(self.path))
                 if delay:
                     time.sleep(float(delay.group(1)))
-                rows = stub.big_rows if self.path.startswith("/big") else 1
-                binding = {"x": {"type": "literal", "value": "from-stub"}}
-                results = {"head": {"vars": ["x"]}, "results": {"bindings": [binding] * rows}}
+                if self.path.startswith("/wikidata"):  # a stand-in for the query service
+                    results = stub.wikidata
+                else:
+                    rows = stub.big_rows if self.path.startswith("/big") else 1
+                    binding = {"x": {"type": "literal", "value": "from-stub"}}
+                    results = {"head": {"vars": ["x"]}, "results": {"bindings": [binding] * rows}}
                 out = json.dumps(results).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/sparql-results+json")

@@ -28,11 +28,12 @@ from sparql_support import (
     unguarded_worker_main,
     unisolated_worker_main,
 )
-from twinning_kg.config import Settings
+from twinning_kg.config import DEFAULT_BASE_IRI, Settings
 from twinning_kg.query.egress import EgressProxy
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.sandbox import relay_url
 from twinning_kg.query.worker_pool import WorkerPoolEngine
+from twinning_kg.web.views.sparql import load_examples
 
 JSON = "application/sparql-results+json"
 TIMEOUT = 3.0
@@ -67,6 +68,8 @@ def federated(
         stub.url,
         "--service-allow",
         stub.base + "/redirect",
+        "--service-allow",
+        stub.base + "/wikidata",
     )
     yield server
     server.stop()
@@ -385,3 +388,56 @@ def test_isolation_namespace_refuses_to_start_without_one(site: Path) -> None:
     settings = Settings(workers=1, site_workers=0, worker_isolation="namespace")
     with pytest.raises(RuntimeError, match="cannot get a network namespace"):
         UnisolatedEngine(site / "store", settings)
+
+
+def test_the_federated_example_runs_against_a_stand_in_for_wikidata(
+    federated: ServerProcess, stub: StubEndpoint
+) -> None:
+    """The YASGUI example that asks Wikidata for populations, run end to end without the
+    internet: the stub answers populations for two of Kassel's partners' items and for one
+    item that is nobody's partner; the join keeps exactly the partners, largest first."""
+    example = load_examples(DEFAULT_BASE_IRI)[FEDERATED]
+    items = select(federated, PARTNER_ITEMS)
+    assert len(items) >= 2
+    wikidata = "https://query.wikidata.org/sparql"
+    assert f"SERVICE <{wikidata}>" in example
+    population = {items[0]: 1000, items[1]: 5000, "http://www.wikidata.org/entity/Q1": 7}
+    stub.wikidata = {
+        "head": {"vars": ["item", "population"]},
+        "results": {
+            "bindings": [
+                {
+                    "item": {"type": "uri", "value": item},
+                    "population": {"type": "literal", "value": str(n), "datatype": XSD_DECIMAL},
+                }
+                for item, n in population.items()
+            ]
+        },
+    }
+    before = len(stub.requests)
+    response = query(federated, example.replace(wikidata, stub.base + "/wikidata"))
+    assert response.status_code == 200, response.text
+    rows = response.json()["results"]["bindings"]
+    assert [(r["item"]["value"], int(r["population"]["value"])) for r in rows] == [
+        (items[1], 5000),
+        (items[0], 1000),
+    ]
+    assert all(r["label"]["xml:lang"] == "en" for r in rows)
+    assert any(path == "/wikidata" for _m, path, _h, _b in stub.requests[before:])
+
+
+def select(server: ServerProcess, text: str) -> list[str]:
+    response = query(server, text)
+    assert response.status_code == 200, response.text
+    return [row["item"]["value"] for row in response.json()["results"]["bindings"]]
+
+
+FEDERATED = "Federated: population of Kassel's partners, from Wikidata (needs internet)"
+XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
+PARTNER_ITEMS = f"""PREFIX tw: <{DEFAULT_BASE_IRI}ontology#>
+PREFIX owl: <http://www.w3.org/2002/07/owl#>
+SELECT DISTINCT ?item WHERE {{
+  ?p a tw:Partnership ; tw:partner <{DEFAULT_BASE_IRI}id/place/kassel> , ?partner .
+  FILTER(?partner != <{DEFAULT_BASE_IRI}id/place/kassel>)
+  ?partner owl:sameAs ?item FILTER(STRSTARTS(STR(?item), "http://www.wikidata.org/entity/"))
+}} ORDER BY ?item"""
