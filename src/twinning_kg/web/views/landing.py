@@ -6,9 +6,6 @@ offers only the page: `Accept: text/turtle` gets 406 with that said (docs/web.md
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from rdflib import Literal, URIRef
@@ -21,7 +18,7 @@ from twinning_kg.release.catalog_parts import MAIN_DATASET
 from twinning_kg.release.reader import DUMP_STEM
 from twinning_kg.vocab import GEO
 from twinning_kg.web import schema_org, site_queries, svgmap
-from twinning_kg.web.context import AppContext, context
+from twinning_kg.web.context import AppContext, context, site_settings
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.labels import Labeller, Link, pick
 from twinning_kg.web.rendering import STATIC, language, render
@@ -30,7 +27,6 @@ from twinning_kg.web.site_queries import LABEL_PROPS, iri_ref, tw, values_in
 from twinning_kg.web.views.publication import served_files
 from twinning_kg.web.views.resources import Partner, coordinate, partnership_row, sort_partners
 
-SITE_SETTINGS = Path(__file__).resolve().parents[1] / "site.toml"
 FAVICON = STATIC / "site" / "favicon.ico"
 
 
@@ -91,12 +87,6 @@ async def favicon(request: Request) -> Response:
     return FileResponse(
         FAVICON, media_type="image/vnd.microsoft.icon", headers={"Cache-Control": "public, max-age=86400"}
     )
-
-
-@cache
-def site_settings() -> dict[str, Any]:
-    with SITE_SETTINGS.open("rb") as fh:
-        return tomllib.load(fh)
 
 
 def hub(ctx: AppContext) -> str | None:
