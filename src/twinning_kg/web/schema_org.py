@@ -115,11 +115,13 @@ def thing(
     fallback: Mapping[str, str],
     *,
     tw: str,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """A resource as schema.org: type, IRI, name (in `lang`), other names, description,
-    `sameAs`, and what its kind has (a place's `geo` and country; a source's `url`,
-    publisher and language; a concept's term set)."""
-    name = text(graph, node, LABEL_PROPS, lang)
+    """A resource as schema.org: type, IRI, name (in `lang`; `name` when the page names it
+    otherwise, e.g. a resource without a label), other names, description, `sameAs`, and
+    what its kind has (a place's `geo` and country; a source's `url`, publisher and
+    language; a concept's term set)."""
+    name = text(graph, node, LABEL_PROPS, lang) or name
     others = sorted(
         {str(o) for p in LABEL_PROPS for o in graph.objects(node, p) if isinstance(o, Literal)} - {name}
     )

@@ -121,12 +121,12 @@ async def document(request: Request) -> Response:
         formats=[o for o in RDF_PAGE if o.key != "html"],
         title=view.label,
         incoming_limit=site_queries.INCOMING_LIMIT,
-        json_ld=schema_org.script(markup(ctx, node, path, doc + near, ontology, lang)),
+        json_ld=schema_org.script(markup(ctx, node, path, doc + near, ontology, lang, view.label)),
     )
 
 
 def markup(
-    ctx: AppContext, node: URIRef, path: str, graph: Graph, ontology: Graph, lang: str
+    ctx: AppContext, node: URIRef, path: str, graph: Graph, ontology: Graph, lang: str, label: str
 ) -> dict[str, Any]:
     """schema.org for a resource page (`web.schema_org`): the page, about the thing; a
     partnership's page mentions its two places and covers its period; every page cites the
@@ -137,7 +137,7 @@ def markup(
     def ref(other: Node) -> dict[str, Any]:
         return schema_org.reference(other, graph, ontology, lang, ctx.public, fallback)
 
-    main = schema_org.thing(node, graph, ontology, lang, ctx.public, fallback, tw=ns)
+    main = schema_org.thing(node, graph, ontology, lang, ctx.public, fallback, tw=ns, name=label)
     cited = {src for prop in SOURCE_PROPS(ctx) for src in graph.objects(node, prop)}
     partnership = (node, RDF.type, tw(ctx, "Partnership")) in graph or any(
         (node, RDF.type, c) in graph for c in ontology.subjects(RDFS.subClassOf, tw(ctx, "Partnership"))
