@@ -527,3 +527,41 @@ def test_real_server_serves_robots_sitemap_and_markup(http: httpx.Client, local_
     blocks = json_ld(page.text)
     assert resource_problems(blocks[0], URIRef(release.base + "id/place/kassel"), release, public) == []
     assert "script-src 'self'" in page.headers["content-security-policy"]  # the CSP stays strict
+
+
+# ------------------------------------------------------------------ the world release
+
+
+def test_world_release_sitemap_and_dataset(world: Path) -> None:
+    """The world import: every resource once in the sitemap (an index of parts only beyond
+    50,000 URLs), each part within the protocol's limits; a sample of its pages carries
+    schema.org; the landing page's Dataset lists every dump."""
+    manifest = json.loads((world / "manifest.json").read_text())
+    base = manifest["base_iri"]
+    subject = re.compile(r"^<(" + re.escape(base) + r"id/[^>#]+)> ")
+    with (world / "twinning-kg.nt").open(encoding="utf-8") as lines:
+        resources = {m.group(1) for line in lines if (m := subject.match(line))}
+    wanted = {LOCAL + "doc/" + iri[len(base + "id/") :] for iri in resources}
+    assert len(wanted) > 10_000
+    with in_process(world, base_url=LOCAL) as client:
+        first = client.get("/sitemap.xml").content
+        root = ElementTree.fromstring(first)
+        if len(wanted) + len(crawlers.PAGES) > crawlers.MAX_URLS:
+            assert root.tag == SITEMAP_NS + "sitemapindex"
+            bodies = [client.get(path_of(s.findtext(SITEMAP_NS + "loc"), LOCAL)).content for s in root]
+        else:
+            bodies = [first]
+        locations: list[str] = []
+        for body in bodies:
+            problems, found = sitemap_problems(body, LOCAL)
+            assert problems == []
+            locations += found
+        assert len(locations) == len(set(locations))
+        assert {loc for loc in locations if "/doc/" in loc} == wanted
+        docs = sorted(wanted)
+        for loc in docs[:: len(docs) // 20]:
+            blocks = json_ld(client.get(path_of(loc, LOCAL), headers=HTML).text)
+            assert len(blocks) == 1 and blocks[0]["mainEntity"]["@id"].startswith(LOCAL + "id/"), loc
+        dataset = json_ld(client.get("/", headers=HTML).text)[0]
+        dumps = {n for n in manifest["files"] if n.startswith("twinning-kg.")}
+        assert {d["contentUrl"] for d in dataset["distribution"]} == {LOCAL + "dumps/" + n for n in dumps}

@@ -39,7 +39,6 @@ MAX_BYTES = 50 * 1024 * 1024  # per sitemap file, uncompressed
 XML = "application/xml"
 # The site's own pages a crawler should know, relative to the public base ("" is the landing page).
 PAGES = ("", "ontology", "catalog", ".well-known/void", "audit", "about")
-PAGE_SIZE = 5_000  # rows per query when listing resources (below the engine's row cap)
 
 
 @dataclass(frozen=True)
@@ -114,19 +113,25 @@ async def site_map(ctx: AppContext) -> Sitemap:
 
 async def resources(ctx: AppContext) -> list[str]:
     """Every IRI under `{base}id/` the store holds as a subject, i.e. every resource whose
-    `/doc/` page answers; IRIs with a fragment are parts of another resource's document."""
+    `/doc/` page answers, sorted; IRIs with a fragment are parts of another resource's
+    document.
+
+    One query whose one row joins the IRIs with spaces (which no IRI holds): a list of
+    them as rows would pass the engine's row cap at world scale, and paging it with ORDER
+    BY sorts the whole list again for every page (110 s against 2 s for the 28,000
+    resources of the world import, measured). DISTINCT comes before the filter, so the
+    filter runs once per subject rather than once per triple.
+    """
     prefix = ctx.base_iri + "id/"
-    out: list[str] = []
-    while True:
-        rows = await site_queries.select(
-            ctx,
-            f"""SELECT DISTINCT ?s WHERE {{ ?s ?p ?o .
-  FILTER(isIRI(?s) && STRSTARTS(STR(?s), {_string(prefix)}) && !CONTAINS(STR(?s), "#")) }}
-ORDER BY ?s LIMIT {PAGE_SIZE} OFFSET {len(out)}""",
-        )
-        out += [str(row["s"]) for row in rows if "s" in row]
-        if len(rows) < PAGE_SIZE:
-            return [iri for iri in out if len(iri) > len(prefix)]
+    rows = await site_queries.select(
+        ctx,
+        f"""SELECT (GROUP_CONCAT(STR(?s); SEPARATOR=" ") AS ?all) WHERE {{
+  {{ SELECT DISTINCT ?s WHERE {{ ?s ?p ?o }} }}
+  FILTER(isIRI(?s) && STRSTARTS(STR(?s), {_string(prefix)}) && !CONTAINS(STR(?s), "#"))
+}}""",
+    )
+    joined = str(rows[0]["all"]) if rows and "all" in rows[0] else ""
+    return sorted(iri for iri in joined.split(" ") if len(iri) > len(prefix))
 
 
 def _string(value: str) -> str:
