@@ -565,3 +565,27 @@ def test_world_release_sitemap_and_dataset(world: Path) -> None:
         dataset = json_ld(client.get("/", headers=HTML).text)[0]
         dumps = {n for n in manifest["files"] if n.startswith("twinning-kg.")}
         assert {d["contentUrl"] for d in dataset["distribution"]} == {LOCAL + "dumps/" + n for n in dumps}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_ontology_page_is_a_defined_term_set(local_app: TestClient, release: Release, lang: str) -> None:
+    """Every class and property of the vocabulary is a DefinedTerm of the page's set, named
+    by its label in the page's language."""
+    blocks = json_ld(local_app.get(f"/ontology?lang={lang}", headers=HTML).text)
+    assert len(blocks) == 1
+    data = blocks[0]
+    assert data["@type"] == "DefinedTermSet" and data["@id"] == LOCAL + "ontology"
+    ns = str(release.tw)
+    declared = {
+        s
+        for kind in (OWL.Class, OWL.ObjectProperty, OWL.DatatypeProperty)
+        for s in release.union.subjects(RDF.type, kind)
+        if str(s).startswith(ns)
+    }
+    terms = {t["@id"]: t for t in data["hasDefinedTerm"]}
+    assert len(declared) > 20
+    for term in declared:
+        found = terms.get(LOCAL + str(term)[len(release.base) :])
+        assert found is not None, term
+        label = next(str(o) for o in release.union.objects(term, RDFS.label) if o.language == lang)
+        assert found["@type"] == "DefinedTerm" and found["name"] == label, (term, found)

@@ -208,6 +208,25 @@ def item_page(
     )
 
 
+def term_set(
+    iri: str, lang: str, name: str | None, description: str | None, terms: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ontology page: the vocabulary as a `DefinedTermSet` of its classes, properties,
+    individuals and datatypes (`terms`: `@id`, `name`, `description`, `termCode`)."""
+    return _compact(
+        {
+            "@context": CONTEXT,
+            "@type": "DefinedTermSet",
+            "@id": iri,
+            "url": iri,
+            "name": name,
+            "description": description,
+            "inLanguage": lang,
+            "hasDefinedTerm": [_compact({"@type": "DefinedTerm", **t}) for t in terms],
+        }
+    )
+
+
 def interval(start: Literal | None, end: Literal | None) -> str | None:
     """An ISO 8601 interval as schema.org writes it: `1952/..` when open-ended."""
     if start is None:
