@@ -19,7 +19,7 @@ of a page is its own URL (`?lang=de|en`), so each carries its own language's tex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
@@ -185,8 +185,8 @@ def item_page(
     main: dict[str, Any],
     *,
     site: dict[str, Any],
-    mentions: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    citations: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    mentions: Sequence[dict[str, Any]] = (),
+    citations: Sequence[dict[str, Any]] = (),
     temporal: str | None = None,
 ) -> dict[str, Any]:
     """A resource page: about `main`, mentioning other resources (a partnership's two
