@@ -137,6 +137,8 @@ def dataset_problems(data: dict[str, Any], release: Release, lang: str, public: 
     expect("url", public)
     expect("name", next(str(t) for t in cat.objects(main, DCTERMS.title) if t.language == lang))
     expect("description", next(str(t) for t in cat.objects(main, DCTERMS.description) if t.language == lang))
+    if not 50 <= len(data.get("description") or "") <= 5000:  # what Google's Dataset documentation asks
+        problems.append(f"description of {len(data.get('description') or '')} characters")
     expect("keywords", sorted(str(k) for k in cat.objects(main, DCAT.keyword) if k.language == lang))
     expect("license", "http://creativecommons.org/licenses/by/4.0/")
     expect("isAccessibleForFree", True)
@@ -207,6 +209,7 @@ def test_dataset_check_fires(app: TestClient, release: Release) -> None:
             {**first, "contentSize": f"{int(first['contentSize'].split()[0]) + 1} B"},
             *good["distribution"][1:]]},
         "not free": {**good, "isAccessibleForFree": False},
+        "no description": {**good, "description": None},
     }
     for why, mutant in mutants.items():
         assert dataset_problems(mutant, release, "en", release.base), why
