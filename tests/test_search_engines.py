@@ -592,3 +592,37 @@ def test_ontology_page_is_a_defined_term_set(local_app: TestClient, release: Rel
         assert found is not None, term
         label = next(str(o) for o in release.union.objects(term, RDFS.label) if o.language == lang)
         assert found["@type"] == "DefinedTerm" and found["name"] == label, (term, found)
+
+
+class Alternates(HTMLParser):
+    """`<link rel="alternate" hreflang="…" href="…">` of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "link" and a.get("rel") == "alternate" and a.get("hreflang") and a.get("href"):
+            self.found[a["hreflang"]] = a["href"]
+
+
+@pytest.mark.parametrize("variant", ["app", "local_app"])
+@pytest.mark.parametrize("path", ["/", "/doc/place/kassel", "/ontology", "/catalog"])
+def test_pages_name_their_language_versions(variant: str, path: str, release: Release,
+                                            request: pytest.FixtureRequest) -> None:
+    """Each page names its German and English versions and the negotiated one (x-default)
+    by absolute URL, so a search engine indexes both languages; each answers in its language."""
+    client: TestClient = request.getfixturevalue(variant)
+    public = LOCAL if variant == "local_app" else release.base
+    parser = Alternates()
+    parser.feed(client.get(path, headers=HTML).text)
+    here = public + path.lstrip("/")
+    assert parser.found == {"de": here + "?lang=de", "en": here + "?lang=en", "x-default": here}
+    for code, href in parser.found.items():
+        answer = client.get(path_of(href, public), headers=HTML)
+        assert answer.status_code == 200
+        assert answer.headers["content-language"] == (code if code != "x-default" else "en")
+    missing, nothing = client.get("/doc/place/nowhere", headers=HTML), Alternates()
+    nothing.feed(missing.text)
+    assert missing.status_code == 404 and nothing.found == {}  # an error page has no versions
