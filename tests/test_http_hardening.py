@@ -610,7 +610,7 @@ def test_head_is_get_without_the_body(server: ServerProcess, path: str, accept: 
 
 def test_405_lists_head(server: ServerProcess) -> None:
     response = httpx.request("PUT", server.url + "/sparql", timeout=10)
-    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, POST"
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 def _chunked(parts: list[bytes], extension: bytes = b"") -> bytes:

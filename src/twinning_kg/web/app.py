@@ -25,7 +25,7 @@ from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import install as install_middleware
 from twinning_kg.web.responses import error
 from twinning_kg.web.security_headers import SecurityHeaders
-from twinning_kg.web.views import audit_page, landing, ontology, publication, resources, sparql
+from twinning_kg.web.views import audit_page, crawlers, landing, ontology, publication, resources, sparql
 
 # Vendored assets (YASGUI, map data, stylesheet, icon): served by us so no page needs a CDN.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -60,6 +60,10 @@ def _routes() -> list[BaseRoute]:
         Route("/dumps/", publication.dumps_index, methods=GET),
         Route("/dumps/{name}", publication.dump, methods=GET),
         Route("/audit", audit_page.audit, methods=GET),
+        # what search engines read: robots.txt, the sitemap (an index of parts when large)
+        Route("/robots.txt", crawlers.robots, methods=GET),
+        Route("/sitemap.xml", crawlers.sitemap, methods=GET),
+        Route("/sitemap-{n:int}.xml", crawlers.sitemap_part, methods=GET),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

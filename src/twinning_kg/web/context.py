@@ -10,9 +10,11 @@ catalog, the VoID, the service description and /sparql all speak one IRI space
 from __future__ import annotations
 
 import ipaddress
+import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 from rdflib import Graph, Literal, URIRef
@@ -22,6 +24,15 @@ from twinning_kg.config import Settings
 from twinning_kg.query.engine import QueryEngine
 from twinning_kg.query.iri_space import VOID_IRI_LITERALS, IriSpace
 from twinning_kg.release.reader import Release
+
+SITE_SETTINGS = Path(__file__).resolve().parent / "site.toml"
+
+
+@cache
+def site_settings() -> dict[str, Any]:
+    """`site.toml`: settings of the site that are data (the map's hub, schema.org types)."""
+    with SITE_SETTINGS.open("rb") as fh:
+        return tomllib.load(fh)
 
 
 @dataclass

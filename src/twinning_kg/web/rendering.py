@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -53,6 +53,14 @@ def with_params(request: Request, **params: str) -> str:
     """This page's path and query with `params` set (the language switch keeps `?format=` etc.)."""
     query = {**request.query_params, **params}
     return f"{request.url.path}?{urlencode(query)}"
+
+
+def language_versions(public_base: str, path: str) -> list[tuple[str, str]]:
+    """(hreflang, absolute URL) of each language version of the page at `path`, and
+    `x-default` for the URL whose language is negotiated: what search engines read to
+    index each language of a page (`<link rel="alternate" hreflang>`, absolute URLs)."""
+    here = public_base + quote(path.lstrip("/"), safe="/:@!$&'()*+,;=-._~")
+    return [(code, f"{here}?lang={code}") for code in LANGUAGES] + [("x-default", here)]
 
 
 def page(
@@ -105,6 +113,7 @@ def render(
         public=ctx.public,
         path=request.url.path,
         other_lang_href=with_params(request, lang=other_language(lang)),
+        alternates=language_versions(ctx.public_base, request.url.path) if status == 200 else [],
         **values,
     )
     answer_headers = {"Vary": VARY_PAGE, "Content-Language": lang, **(headers or {})}

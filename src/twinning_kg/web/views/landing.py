@@ -6,9 +6,6 @@ offers only the page: `Accept: text/turtle` gets 406 with that said (docs/web.md
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from rdflib import Literal, URIRef
@@ -17,18 +14,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from twinning_kg.query.negotiation import NegotiationError
+from twinning_kg.release.catalog_parts import MAIN_DATASET
 from twinning_kg.release.reader import DUMP_STEM
 from twinning_kg.vocab import GEO
-from twinning_kg.web import site_queries, svgmap
-from twinning_kg.web.context import AppContext, context
+from twinning_kg.web import schema_org, site_queries, svgmap
+from twinning_kg.web.context import AppContext, context, site_settings
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.labels import Labeller, Link, pick
 from twinning_kg.web.rendering import STATIC, language, render
 from twinning_kg.web.responses import PAGE, engine_failed, negotiate, negotiation_failed
 from twinning_kg.web.site_queries import LABEL_PROPS, iri_ref, tw, values_in
+from twinning_kg.web.views.publication import served_files
 from twinning_kg.web.views.resources import Partner, coordinate, partnership_row, sort_partners
 
-SITE_SETTINGS = Path(__file__).resolve().parents[1] / "site.toml"
 FAVICON = STATIC / "site" / "favicon.ico"
 
 
@@ -44,6 +42,7 @@ async def landing(request: Request) -> Response:
         numbers = await site_queries.counts(ctx)
         hub_iri = hub(ctx)
         found, hub_pos, partners = await hub_partners(ctx, hub_iri, lang) if hub_iri else (None, None, [])
+        markup = await dataset_markup(ctx, lang)
     except Exception as exc:  # noqa: BLE001 - any engine failure is a 503 page
         return engine_failed(request, exc)
     title, description = dataset_text(ctx, lang)
@@ -68,6 +67,7 @@ async def landing(request: Request) -> Response:
         unmapped=[p.place for p in partners if p.lat is None or p.lon is None],
         dumps=dump_files(ctx),
         version=ctx.release.version,
+        json_ld=schema_org.script(markup) if markup else None,
     )
 
 
@@ -76,12 +76,6 @@ async def favicon(request: Request) -> Response:
     return FileResponse(
         FAVICON, media_type="image/vnd.microsoft.icon", headers={"Cache-Control": "public, max-age=86400"}
     )
-
-
-@cache
-def site_settings() -> dict[str, Any]:
-    with SITE_SETTINGS.open("rb") as fh:
-        return tomllib.load(fh)
 
 
 def hub(ctx: AppContext) -> str | None:
@@ -128,6 +122,39 @@ async def hub_partners(
         [partnership_row(ctx, ps, node, graph, labeller) for ps in set(graph.subjects(partner, node))]
     )
     return labeller.link(node), (lat, lon) if lat is not None and lon is not None else None, rows
+
+
+async def dataset_markup(ctx: AppContext, lang: str) -> dict[str, Any] | None:
+    """The schema.org `Dataset` of the release's main dataset (the one the dumps belong to),
+    from its catalog, its manifest and, for the places it covers, the graph; once per
+    release and language."""
+
+    async def build() -> dict[str, Any] | None:
+        catalog = site_queries.catalog_graph(ctx)
+        node = URIRef(ctx.base_iri + MAIN_DATASET)
+        if (node, RDF.type, DCAT.Dataset) not in catalog:
+            return None
+        ontology = await site_queries.ontology_graph(ctx)
+        fallback = schema_org.fallback_types(site_settings(), ctx.base_iri)
+        places = {}
+        for spatial in sorted(catalog.objects(node, DCTERMS.spatial), key=str):
+            if isinstance(spatial, URIRef) and str(spatial).startswith(ctx.base_iri + "id/"):
+                graph = await site_queries.describe(ctx, str(spatial))
+                if (spatial, None, None) in graph:
+                    places[str(spatial)] = schema_org.thing(
+                        spatial, graph, ontology, lang, ctx.public, fallback, tw=str(tw(ctx, ""))
+                    )
+        return schema_org.dataset(
+            catalog,
+            node,
+            lang,
+            ctx.public,
+            page_url=ctx.public(ctx.base_iri),
+            media_types={name: meta["media_type"] for name, meta in served_files(ctx).items()},
+            places=places,
+        )
+
+    return await ctx.memo_async(f"schema.org dataset {lang}", build)
 
 
 def dataset_text(ctx: AppContext, lang: str) -> tuple[str | None, str | None]:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from twinning_kg.query.negotiation import NegotiationError
-from twinning_kg.web import site_queries
+from twinning_kg.web import schema_org, site_queries
 from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.labels import Labeller, Link, pick
@@ -57,6 +57,24 @@ async def ontology(request: Request) -> Response:
         onto=view,
         formats=[o for o in RDF_PAGE if o.key != "html"],
         title=view["title"] or Strings(lang).ontology,
+        json_ld=schema_org.script(term_set(ctx, view, lang)),
+    )
+
+
+def term_set(ctx: AppContext, view: dict[str, Any], lang: str) -> dict[str, Any]:
+    """schema.org for the ontology page: the terms it documents, named as the page names them."""
+    terms = [
+        {
+            "@id": t.iri,
+            "name": t.labels.get(lang) or t.labels.get("en") or t.anchor,
+            "description": t.comments.get(lang) or t.comments.get("en"),
+            "termCode": t.anchor,
+        }
+        for kind in ("classes", "properties", "individuals", "datatypes")
+        for t in view[kind]
+    ]
+    return schema_org.term_set(
+        ctx.public(f"{ctx.base_iri}ontology"), lang, view["title"], view["description"], terms
     )
 
 

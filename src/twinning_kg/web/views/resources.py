@@ -29,8 +29,8 @@ from starlette.responses import RedirectResponse, Response
 from twinning_kg.graph.claims import Claim
 from twinning_kg.query.negotiation import NegotiationError
 from twinning_kg.vocab import GEO, PROV, SCHEMA
-from twinning_kg.web import site_queries, svgmap
-from twinning_kg.web.context import AppContext, context
+from twinning_kg.web import schema_org, site_queries, svgmap
+from twinning_kg.web.context import AppContext, context, site_settings
 from twinning_kg.web.i18n import Strings, format_date
 from twinning_kg.web.labels import PREFIXES, Labeller, Link, Value, pick
 from twinning_kg.web.rendering import language, render
@@ -121,7 +121,47 @@ async def document(request: Request) -> Response:
         formats=[o for o in RDF_PAGE if o.key != "html"],
         title=view.label,
         incoming_limit=site_queries.INCOMING_LIMIT,
+        json_ld=schema_org.script(markup(ctx, node, path, doc + near, ontology, lang, view.label)),
     )
+
+
+def markup(
+    ctx: AppContext, node: URIRef, path: str, graph: Graph, ontology: Graph, lang: str, label: str
+) -> dict[str, Any]:
+    """schema.org for a resource page (`web.schema_org`): the page, about the thing; a
+    partnership's page mentions its two places and covers its period; every page cites the
+    sources its statements rest on."""
+    fallback = schema_org.fallback_types(site_settings(), ctx.base_iri)
+    ns = str(tw(ctx, ""))
+
+    def ref(other: Node) -> dict[str, Any]:
+        return schema_org.reference(other, graph, ontology, lang, ctx.public, fallback)
+
+    main = schema_org.thing(node, graph, ontology, lang, ctx.public, fallback, tw=ns, name=label)
+    cited = {src for prop in SOURCE_PROPS(ctx) for src in graph.objects(node, prop)}
+    partnership = (node, RDF.type, tw(ctx, "Partnership")) in graph or any(
+        (node, RDF.type, c) in graph for c in ontology.subjects(RDFS.subClassOf, tw(ctx, "Partnership"))
+    )
+    home = ctx.public_base
+    site = {"@type": "WebSite", "@id": home, "url": home, "name": Strings(lang).site_title}
+    return schema_org.item_page(
+        doc_url(ctx, path),
+        lang,
+        main,
+        site=site,
+        mentions=[ref(p) for p in sorted(graph.objects(node, tw(ctx, "partner")), key=str)],
+        citations=[ref(src) for src in sorted(cited, key=str)],
+        temporal=schema_org.interval(
+            graph.value(node, tw(ctx, "startDate")), graph.value(node, tw(ctx, "endDate"))
+        )
+        if partnership
+        else None,
+    )
+
+
+def doc_url(ctx: AppContext, path: str) -> str:
+    """The public URL of the document about `{base}id/{path}` (non-ASCII percent-encoded)."""
+    return _quote_url(ctx.public(ctx.base_iri + "doc/" + path))
 
 
 # ------------------------------------------------------------------ helpers shared by the views
@@ -316,13 +356,18 @@ def resource_view(
     return view
 
 
-def _sources_of(ctx: AppContext, subject: Node, graph: Graph, labeller: Labeller) -> list[dict[str, Any]]:
-    """Sources cited by `subject` (prov:wasDerivedFrom and its sub-properties), with the facts they back."""
-    props = [
+def SOURCE_PROPS(ctx: AppContext) -> list[URIRef]:  # noqa: N802 - a constant of the base IRI
+    """The properties by which a resource cites its sources."""
+    return [
         PROV.wasDerivedFrom,
         DCTERMS.source,
         *(tw(ctx, t) for t in ("startSource", "statusSource", "kindSource")),
     ]
+
+
+def _sources_of(ctx: AppContext, subject: Node, graph: Graph, labeller: Labeller) -> list[dict[str, Any]]:
+    """Sources cited by `subject` (prov:wasDerivedFrom and its sub-properties), with the facts they back."""
+    props = SOURCE_PROPS(ctx)
     found: dict[Node, list[Link]] = {}
     for prop in props:
         for src in graph.objects(subject, prop):
