@@ -383,17 +383,24 @@ def test_every_xml_parse_in_the_code_goes_through_the_guard() -> None:
         lines = _xml_parses(ast.parse(path.read_text(encoding="utf-8")))
         if lines:
             seen[path.name] = lines
-    expected = {"links.py", "dumps.py", "remote_engine.py"}
+    expected = {"links.py", "dumps.py", "remote_engine.py", "crawlers.py"}
     assert set(seen) == expected, f"XML parsed without the DTD guard: {seen}"
     links = (ROOT / "src" / "twinning_kg" / "checks" / "links.py").read_text(encoding="utf-8")
     assert "untrusted_input.check_xml(data, path)" in links
     remote = (ROOT / "src" / "twinning_kg" / "query" / "remote_engine.py").read_text(encoding="utf-8")
-    # every XML parse reads a checked body (one re-parses the same body for another format)
-    assert remote.count("format=ox.QueryResultsFormat.XML") == remote.count("self._checked_xml(") + 1
+    # every SPARQL XML answer of the store is checked before anything parses it: each
+    # `XML` the code names is a checked body (the TSV re-parses read our own output)
+    assert remote.count("QueryResultsFormat.XML") == remote.count("self._checked_xml(") == 2
+    assert remote.count("ox.parse_query_results(") == 5  # 1 JSON; 4 of a checked body or our TSV
     assert "untrusted_input.check_xml(body, self.url)" in remote
     dumps = (ROOT / "src" / "twinning_kg" / "release" / "dumps.py").read_text(encoding="utf-8")
     parsed = set(re.findall(r"ox\.parse\([^)]*?RdfFormat\.(\w+)", dumps, re.DOTALL))
     assert parsed and parsed <= {"N_QUADS", "N_TRIPLES"}, parsed
+    # the sitemap is XML we write (ElementTree builds it), never XML we read
+    crawlers = ast.parse((ROOT / "src" / "twinning_kg" / "web" / "views" / "crawlers.py").read_text())
+    calls = [n.func for n in ast.walk(crawlers) if isinstance(n, ast.Call)]
+    called = {f.attr for f in calls if isinstance(f, ast.Attribute)}
+    assert not called & {"parse", "fromstring", "XML", "iterparse", "XMLParser", "XMLPullParser"}, called
 
 
 def test_a_remote_stores_xml_with_a_dtd_is_refused() -> None:
