@@ -157,22 +157,29 @@ class AuditReport:
 # ------------------------------------------------------------------ building
 
 
-def audit_query(name: str, base_iri: str, limit: int | None = None) -> str:
-    """The text of audit query `name`; the growing lists get `LIMIT limit` when capped."""
-    text = query_text(name, base_iri)
+def audit_query(name: str, vocabulary: str, limit: int | None = None) -> str:
+    """The text of audit query `name` (its relative IRIs are the vocabulary's); the growing
+    lists get `LIMIT limit` when capped."""
+    text = query_text(name, vocabulary)
     return f"{text}LIMIT {limit}\n" if limit is not None and name in CAPPED else text
 
 
-def build_report(select: Select, base_iri: str, limit: int | None = None) -> AuditReport:
-    """Run every audit query through `select` and assemble the report."""
-    return report_from_rows({name: select(audit_query(name, base_iri, limit)) for name in QUERIES}, base_iri)
+def build_report(
+    select: Select, base_iri: str, limit: int | None = None, vocabulary: str | None = None
+) -> AuditReport:
+    """Run every audit query through `select` and assemble the report (`vocabulary`: the
+    base of the kit's terms, default `base_iri`)."""
+    vocab = vocabulary or base_iri
+    return report_from_rows({name: select(audit_query(name, vocab, limit)) for name in QUERIES}, base_iri)
 
 
 async def build_report_async(
-    select: Callable[[str], Awaitable[list[Row]]], base_iri: str, limit: int | None = None
+    select: Callable[[str], Awaitable[list[Row]]], base_iri: str, limit: int | None = None,
+    vocabulary: str | None = None,
 ) -> AuditReport:
     """The same, for an asynchronous query engine (the web page)."""
-    rows = {name: await select(audit_query(name, base_iri, limit)) for name in QUERIES}
+    vocab = vocabulary or base_iri
+    rows = {name: await select(audit_query(name, vocab, limit)) for name in QUERIES}
     return report_from_rows(rows, base_iri)
 
 

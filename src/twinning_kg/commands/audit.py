@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from twinning_kg.checks.claims_audit import build_report, render_html, render_json, render_text
+from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
-from twinning_kg.config import Settings
 from twinning_kg.graph import claims
+from twinning_kg.project import Project
 from twinning_kg.release.reader import Release, ReleaseError
 
 
@@ -48,7 +49,8 @@ from twinning_kg.release.reader import Release, ReleaseError
     default=None,
     help="Write the report to this file instead of standard output.",
 )
-def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> None:
+@project_option
+def command(fmt: str, graph: Path | None, lang: str, output: Path | None, project: Project) -> None:
     """Report claims contradicted by better sources, unverified claims, translation findings,
     one-way twinning statements and facts whose only source is weak.
 
@@ -57,13 +59,14 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
     """
     try:
         if graph is not None:
-            select = Release.open(graph).select()
-            base_iri = _release_base(graph)
+            release = _release(graph)
+            select = release.select()
+            base_iri, vocabulary = release.base_iri, release.vocabulary
         else:
-            settings = Settings()
+            settings = project_settings(project)
             select = claims.sources_select(settings)
-            base_iri = settings.base_iri
-        report = build_report(select, base_iri)
+            base_iri, vocabulary = settings.base_iri, settings.vocabulary
+        report = build_report(select, base_iri, vocabulary=vocabulary)
     except CliError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreadable input is a message, never a traceback
@@ -90,8 +93,8 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
         sys.exit(report.exit_status)
 
 
-def _release_base(graph: Path) -> str:
+def _release(graph: Path) -> Release:
     try:
-        return Release.open(graph).base_iri
+        return Release.open(graph)
     except ReleaseError as exc:
         raise CliError(str(exc), exit_code=2) from exc

@@ -183,6 +183,8 @@ def _write_contents(
     }
     if stats.default_graph:
         manifest["default_graph"] = stats.default_graph
+    if settings.vocabulary != settings.base_iri:
+        manifest["vocabulary_iri"] = settings.vocabulary
     manifest_bytes = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
     dumps.write_bytes(directory / MANIFEST, manifest_bytes)
     _fsync_dir(directory)
@@ -192,7 +194,7 @@ def _write_contents(
 def _default_prefixes(settings: Settings) -> list[tuple[str, str]]:
     """Fallbacks when the caller's data carries no bindings (e.g. an Oxigraph dataset)."""
     return [
-        ("tw", str(tw(settings.base_iri))),
+        ("tw", str(tw(settings.vocabulary))),
         ("rdf", str(vocab.RDF)), ("rdfs", str(vocab.RDFS)), ("owl", str(vocab.OWL)),
         ("xsd", str(vocab.XSD)), ("skos", str(vocab.SKOS)), ("prov", str(vocab.PROV)),
         ("dcterms", str(vocab.DCTERMS)), ("foaf", str(vocab.FOAF)), ("schema", str(vocab.SCHEMA)),

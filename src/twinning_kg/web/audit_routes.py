@@ -65,7 +65,9 @@ def make_router(ctx: AppContext) -> APIRouter:
             cache.clear()
             # cap the growing lists below the engine's row cap; totals come from COUNT queries
             limit = max(1, min(LIST_LIMIT, ctx.settings.max_rows))
-            cache[key] = await claims_audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
+            cache[key] = await claims_audit.build_report_async(
+                lambda q: _select(ctx, q), ctx.base_iri, limit, vocabulary=ctx.vocabulary
+            )
         return cache[key]
 
     @router.api_route("/audit", methods=["GET", "HEAD"])
@@ -92,7 +94,7 @@ async def claims_about(ctx: AppContext, iri: str) -> list[Claim]:
     """Claims whose subject or value is `iri`, for the resource pages."""
     canonical = ctx.canonical(iri)
     try:
-        query = about_query(canonical, ctx.base_iri)
+        query = about_query(canonical, ctx.vocabulary)
     except ValueError:
         return []
     rows = await _select(ctx, query)

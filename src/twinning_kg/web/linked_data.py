@@ -427,7 +427,7 @@ def _etag(ctx: AppContext, variant: str) -> str:
 def _bind_prefixes(ctx: AppContext, graph: Graph) -> None:
     for prefix, ns in pages.PREFIXES.items():
         graph.bind(prefix, ns, override=True)
-    graph.bind("tw", f"{ctx.base_iri}ontology#", override=True)
+    graph.bind("tw", f"{ctx.vocabulary}ontology#", override=True)
     # One prefix per IRI family of ours (place:, partnership:, source:, …), as found in the graph.
     families = set()
     for term in graph.all_nodes():

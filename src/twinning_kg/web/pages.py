@@ -62,7 +62,7 @@ def iri_ref(iri: str) -> str:
 
 
 def tw(ctx: AppContext, term: str) -> URIRef:
-    return URIRef(f"{ctx.base_iri}ontology#{term}")
+    return URIRef(f"{ctx.vocabulary}ontology#{term}")
 
 
 # ------------------------------------------------------------------ engine access
@@ -406,7 +406,7 @@ def status_key(ctx: AppContext, status: Node | None) -> str:
     if status is None:
         return "unknown"
     iri = str(status)
-    prefix = f"{ctx.base_iri}id/status/"
+    prefix = f"{ctx.vocabulary}id/status/"
     return re.sub(r"[^a-z0-9-]", "", iri[len(prefix) :].lower()) if iri.startswith(prefix) else "unknown"
 
 
@@ -684,7 +684,7 @@ async def ontology_view(ctx: AppContext, lang: str) -> dict[str, Any]:
 }}""",
     )
     labeller = Labeller(ctx, lang, onto, schemes_graph)
-    ns = f"{ctx.base_iri}ontology#"
+    ns = f"{ctx.vocabulary}ontology#"
 
     def local(link: Link) -> Link:
         """Terms of this ontology link to their anchor on this very page."""
