@@ -82,10 +82,12 @@ def build(settings: Settings, out: Path | str, *, sources: SourceDate | None = N
 
 
 def sources_date(settings: Settings) -> SourceDate:
-    """When what a release is made of last changed: the data (ontology/, data/) and the
-    catalog's hand-written parts (catalog/); not shapes/, which check but add nothing."""
+    """When what a release is made of last changed: the data (ontology/, data/, imports/,
+    partners/) and the catalog's hand-written parts (catalog/); not shapes/, which check
+    but add nothing."""
+    folders = [settings.ontology_dir, settings.data_dir, settings.imports_dir, settings.partners_dir]
     try:
-        return source_date([settings.ontology_dir, settings.data_dir, catalog_dir(settings)])
+        return source_date([*folders, catalog_dir(settings)])
     except SourceDateError as exc:
         raise BuildError(f"cannot date the release: {exc}", exit_code=2) from exc
 
