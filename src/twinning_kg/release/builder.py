@@ -41,7 +41,7 @@ from twinning_kg.release import catalog, dumps, leases
 from twinning_kg.release.catalog_parts import CatalogError
 from twinning_kg.release.reader import MANIFEST, Release, Stamp
 from twinning_kg.release.source_date import SourceDate, SourceDateError, source_date
-from twinning_kg.sources import loading
+from twinning_kg.sources import loading, partner_snapshots
 from twinning_kg.vocab import tw
 
 KEEP_RELEASES = 3
@@ -78,6 +78,7 @@ def build(settings: Settings, out: Path | str, *, sources: SourceDate | None = N
     loaded = loading.load(settings)
     materialise(loaded.dataset, settings)
     validate(loaded, settings)
+    partner_snapshots.load_into(loaded.dataset, settings)  # theirs: neither validated nor materialised
     return write_release(loaded.dataset, out, settings, prefixes=source_prefixes(settings), sources=sources)
 
 
