@@ -18,6 +18,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from twinning_kg.checks import partner_graphs
+from twinning_kg.checks.partner_graphs import CrossGraph
 from twinning_kg.graph.claims import (
     Claim,
     Row,
@@ -96,15 +98,21 @@ class AuditReport:
     one_way_total: int = 0
     weak_only_total: int = 0
     asserted_doubtful: list[AssertedDoubtful] = field(default_factory=list)
+    # Partner graphs' accounts of our partnerships (checks.partner_graphs), beside the claims.
+    cross_graph: list[CrossGraph] = field(default_factory=list)
 
     @property
     def has_contradictions(self) -> bool:
         return bool(self.contradicted)
 
     @property
+    def cross_graph_conflicts(self) -> int:
+        return sum(len(g.conflicts) for g in self.cross_graph)
+
+    @property
     def exit_status(self) -> int:
-        """1 when any claim is contradicted (the CLI's exit status), else 0."""
-        return 1 if self.has_contradictions else 0
+        """1 when any claim is contradicted or a partner's graph contradicts ours, else 0."""
+        return 1 if self.has_contradictions or self.cross_graph_conflicts else 0
 
     def summary(self) -> dict[str, int]:
         totals: dict[str, int] = {"supported": 0, "contradicted": 0, "unverified": 0}
@@ -118,6 +126,7 @@ class AuditReport:
             "weak_only": self.weak_only_total,
             "translation_findings": len(self.translation_findings),
             "asserted_doubtful": len(self.asserted_doubtful),
+            "cross_graph_conflicts": self.cross_graph_conflicts,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -147,6 +156,7 @@ class AuditReport:
                 {"claim": a.claim, "verdict": a.verdict, "fact": a.fact, "label": a.label}
                 for a in self.asserted_doubtful
             ],
+            "cross_graph": [g.to_json() for g in self.cross_graph],
             "translation_findings": [
                 {"claim": t.claim, "original": t.original, "label": t.label, "changes": t.changes}
                 for t in self.translation_findings
@@ -165,12 +175,17 @@ def audit_query(name: str, vocabulary: str, limit: int | None = None) -> str:
 
 
 def build_report(
-    select: Select, base_iri: str, limit: int | None = None, vocabulary: str | None = None
+    select: Select, base_iri: str, limit: int | None = None, vocabulary: str | None = None,
+    city_key: str | None = None,
 ) -> AuditReport:
     """Run every audit query through `select` and assemble the report (`vocabulary`: the
-    base of the kit's terms, default `base_iri`)."""
+    base of the kit's terms, default `base_iri`; `city_key`: the project's city, whose
+    partnerships are compared with the partner graphs the store holds)."""
     vocab = vocabulary or base_iri
-    return report_from_rows({name: select(audit_query(name, vocab, limit)) for name in QUERIES}, base_iri)
+    report = report_from_rows({name: select(audit_query(name, vocab, limit)) for name in QUERIES}, base_iri)
+    if city_key is not None:
+        report.cross_graph = partner_graphs.cross_graph(select, base_iri, vocab, city_key)
+    return report
 
 
 async def build_report_async(
@@ -334,6 +349,7 @@ def render_text(report: AuditReport, lang: str = "en") -> str:
         s["one_way"]: (len(report.one_way), report.one_way_total),
         s["weak_only"]: (len(report.weak_only), report.weak_only_total),
     }
+    sections.append((s["cross_graph"], _cross_graph_lines(report, s)))
     for title, lines in sections:
         out += [title, "-" * len(title)]
         out += lines or [s["none"]]
@@ -342,6 +358,27 @@ def render_text(report: AuditReport, lang: str = "en") -> str:
             out.append(s["shown"].format(shown=listed, total=total))
         out.append("")
     return "\n".join(out)
+
+
+def _cross_graph_lines(report: AuditReport, s: Mapping[str, str]) -> list[str]:
+    """Per partner graph: where and when it was read, then each partnership that is not reciprocal."""
+    if not report.cross_graph:
+        return [s["cross_graph_none"]]
+    lines = []
+    for g in report.cross_graph:
+        reciprocal = sum(c.status == "reciprocal" for c in g.checks)
+        lines.append(f"- {', '.join(g.partner.cities) or short(g.partner.graph, report.base_iri)}: "
+                     + s["cross_graph_read"].format(url=g.partner.url, retrieved=g.partner.retrieved or "?")
+                     + f"; {s['cross_graph_reciprocal'].format(n=reciprocal)}")
+        for c in g.checks:
+            if c.status == "reciprocal":
+                continue
+            status = s["status_" + c.status.replace("-", "_")]
+            ours = short(c.ours.partnership or c.ours.place, report.base_iri) if c.ours else "-"
+            theirs = (c.theirs.partnership or c.theirs.place) if c.theirs else "-"
+            lines.append(f"  {status}: {c.label or c.partner} ({s['ours']} {ours}, {s['theirs']} {theirs})")
+            lines += [f"    - {d.text(lambda iri: short(iri, report.base_iri))}" for d in c.differences]
+    return lines
 
 
 def render_html(

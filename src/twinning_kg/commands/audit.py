@@ -66,7 +66,7 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None, projec
             settings = project_settings(project)
             select = claims.sources_select(settings)
             base_iri, vocabulary = settings.base_iri, settings.vocabulary
-        report = build_report(select, base_iri, vocabulary=vocabulary)
+        report = build_report(select, base_iri, vocabulary=vocabulary, city_key=project.key)
     except CliError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreadable input is a message, never a traceback
@@ -85,9 +85,10 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None, projec
     else:
         click.echo(text, nl=False)
     if report.exit_status:
-        click.echo(
-            f"{len(report.contradicted)} contradicted claims (exit status {report.exit_status})", err=True
-        )
+        found = f"{len(report.contradicted)} contradicted claims"
+        if report.cross_graph_conflicts:
+            found += f", {report.cross_graph_conflicts} conflicts with partner graphs"
+        click.echo(f"{found} (exit status {report.exit_status})", err=True)
         # SystemExit, not click's Exit: the CLI runs click with standalone_mode=False,
         # which would swallow Exit's status.
         sys.exit(report.exit_status)
