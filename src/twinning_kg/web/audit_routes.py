@@ -19,6 +19,7 @@ from twinning_kg.checks import claims_audit
 from twinning_kg.graph.claims import SPARQL_JSON, Claim, Row, about_query, group, parse_results
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.result_formats import parse_accept
+from twinning_kg.web import partner_confirmation
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.i18n import negotiate_language
 
@@ -65,9 +66,11 @@ def make_router(ctx: AppContext) -> APIRouter:
             cache.clear()
             # cap the growing lists below the engine's row cap; totals come from COUNT queries
             limit = max(1, min(LIST_LIMIT, ctx.settings.max_rows))
-            cache[key] = await claims_audit.build_report_async(
+            current = await claims_audit.build_report_async(
                 lambda q: _select(ctx, q), ctx.base_iri, limit, vocabulary=ctx.vocabulary
             )
+            current.cross_graph = await partner_confirmation.cross_graph(ctx)
+            cache[key] = current
         return cache[key]
 
     @router.api_route("/audit", methods=["GET", "HEAD"])

@@ -25,7 +25,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, FOAF, OWL, RDF
 
 from twinning_kg.graph.claims import Claim
-from twinning_kg.web import pages, svgmap
+from twinning_kg.web import pages, partner_confirmation, svgmap
 from twinning_kg.web.audit_routes import claims_about
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.i18n import LANGUAGES, Strings, negotiate_language
@@ -261,6 +261,8 @@ def make_router(ctx: AppContext) -> APIRouter:
             view = pages.resource_view(ctx, iri, doc, near, ontology, lang)
             map_svg = _resource_map(view, Strings(lang))
             claims = await _claims(ctx, iri)
+            is_partnership = view.kind == "partnership"
+            confirmed = await partner_confirmation.confirmation(ctx, iri) if is_partnership else None
             response = render(
                 request,
                 "resource.html",
@@ -268,6 +270,7 @@ def make_router(ctx: AppContext) -> APIRouter:
                 view=view,
                 map_svg=map_svg,
                 claims=claims,
+                confirmation=confirmed,
                 base_iri=ctx.base_iri,
                 formats=FORMATS,
                 title=view.label,
