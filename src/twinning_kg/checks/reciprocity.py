@@ -31,7 +31,7 @@ from typing import Any
 import pyoxigraph
 from rdflib import Graph
 
-from twinning_kg.graph.claims import Row, Select, store_select
+from twinning_kg.graph.claims import Select, store_select
 
 WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
 OWL_SAME_AS = "http://www.w3.org/2002/07/owl#sameAs"
@@ -40,6 +40,7 @@ PROV_DERIVED = "http://www.w3.org/ns/prov#wasDerivedFrom"
 SCHEMA_URL = "https://schema.org/url"
 TWINNED = {"twinnedWith": "tw:twinnedWith", "http://www.wikidata.org/prop/direct/P190": "wdt:P190"}
 PROPERTIES = ("kind", "start", "end", "status")
+ASSERTIONS = ["tw:Partnership", "tw:twinnedWith", "wdt:P190"]
 STATUSES = ("reciprocal", "conflict", "one-way-ours", "one-way-theirs")
 
 
@@ -209,6 +210,8 @@ def accounts(
         account = found.setdefault(other, Account(None, other))
         if name not in account.asserted_as:
             account.asserted_as.append(name)
+    for account in found.values():
+        account.asserted_as.sort(key=ASSERTIONS.index)
     return found
 
 
@@ -350,17 +353,3 @@ def summary(checks: Iterable[PairCheck]) -> dict[str, int]:
         counts[check.status] += 1
     return counts
 
-
-def keyed(
-    iri_key: Callable[[str], str | None], fallback: Callable[[str], str | None] | None = None
-) -> Callable[[str], str]:
-    """A key function: the first of `iri_key(place)`, `fallback(place)`, the IRI itself."""
-
-    def key(place: str) -> str:
-        return iri_key(place) or (fallback(place) if fallback else None) or place
-
-    return key
-
-
-def rows_first(rows: list[Row], var: str) -> str | None:
-    return rows[0][var].value if rows and var in rows[0] else None
