@@ -1,11 +1,14 @@
-"""Shared fixtures: the real CLI builds the graph once, the real server runs on a free port.
+"""Shared fixtures: the real CLI builds the graph once; the app serves it in-process
+(`app`, `local_app`: pages and negotiation) and the real server on a free port (`server`,
+`local_server`: protocol, attacks, clients, browser).
 
-Tests talk HTTP to a `twinning-kg serve` subprocess, never to an in-process app, so
-what is tested is what a user runs.
+The in-process app is `create_app` with real query workers over the release the CLI
+built, so what is tested is what a user runs, minus the HTTP server (`web_support`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -13,20 +16,57 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
+import system_tools
 from processes import answers, free_port, stop, wait_ready
+from web_support import LOCAL, in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+FACTS_PIN = FIXTURES / "facts.sha256"
+
+
 def shared_path(*parts: str) -> Path:
-    """A path in ../shared; the test is skipped with a reason when it is absent."""
+    """A path in ../shared; absent, the test is skipped with the reason (fails in CI:
+    `system_tools`). A file of ../shared/facts must be the one data/ was curated against."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is not available (../shared must sit beside the project)")
+        system_tools.unavailable(f"{path} is not available (../shared must sit beside the project)")
+    if parts[:1] == ("facts",) and path.is_file():
+        check_facts_pin(path)
     return path
+
+
+def check_facts_pin(path: Path) -> None:
+    """Fail with what to do when a facts file differs from its pin (tests/fixtures/facts.sha256).
+
+    The ground truth may gain rows; data/ then has to follow, deliberately: the tests that
+    compare data/ with the facts would otherwise fail one by one, or pass on stale rows.
+    """
+    pins = dict(reversed(line.split("  ", 1)) for line in FACTS_PIN.read_text().splitlines() if line)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if pins.get(path.name) != digest:
+        state = "is new" if path.name not in pins else "changed"
+        pytest.fail(
+            f"facts changed: ../shared/facts/{path.name} {state} since data/ was curated against it. "
+            f"Review the change, bring data/ (and the tests' expectations) in line with it, then "
+            f"update the pin: (cd ../shared/facts && sha256sum *) > tests/fixtures/facts.sha256",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked with a tool's name (`@pytest.mark.rapper`, ...) needs that tool: skipped
+    without it, failed where everything is required (CI). Runs before `skipif` marks, so a
+    test's own skip condition cannot hide a missing tool in CI."""
+    for name in system_tools.TOOLS:
+        if item.get_closest_marker(name) is not None:
+            system_tools.require(name)
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
@@ -116,3 +156,18 @@ def local_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     srv.start(tmp_path_factory.mktemp("logs"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def app(site: Path) -> Iterator[TestClient]:
+    """The app over `site` in-process (Starlette's TestClient), with real query workers."""
+    with in_process(site) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def local_app(site: Path) -> Iterator[TestClient]:
+    """The same app started with `--base-url` the test client's address (`LOCAL`), so every
+    IRI of ours it hands out can be followed and queried in-process, as on a laptop."""
+    with in_process(site, base_url=LOCAL) as client:
+        yield client

@@ -19,6 +19,7 @@ from twinning_kg.config import Settings
 from twinning_kg.graph import claims
 from twinning_kg.graph.claims import parse_results, query_text
 from twinning_kg.sources import loading
+from twinning_kg.web import audit_report
 
 BASE = Settings().base_iri
 ID = f"{BASE}id/"
@@ -190,7 +191,7 @@ def test_exit_status_0_without_contradictions_and_2_for_broken_sources(tmp_path:
     capped = claims_audit.build_report(claims.sources_select(Settings(root=home)), BASE, limit=1)
     assert len(capped.weak_only) == 1 and capped.weak_only_total == data["summary"]["weak_only"] > 1
     assert capped.to_json()["truncated"] == {"one_way": False, "weak_only": True}
-    assert "(first 1 of" in claims_audit.render_text(capped)
+    assert "(first 1 of" in audit_report.render_text(capped)
     broken = home / "data" / "claims" / "broken.ttl"
     broken.write_text("@prefix tw: <ontology#> .\n\n<id/claim/x/1> tw:verdict .\n", encoding="utf-8")
     proc = run_cli("audit", env=env_with(home))
@@ -223,7 +224,7 @@ def test_audit_page_over_the_real_server(base_url: str, site: Path) -> None:
     forced = httpx.get(f"{base_url}/audit?format=json", headers={"Accept": "text/html"}, timeout=30)
     assert forced.json()["summary"] == expected["summary"]
     landing = httpx.get(f"{base_url}/", headers={"Accept": "text/html"}, timeout=30, follow_redirects=True)
-    assert 'href="/audit"' in landing.text, "the landing page links to the audit"
+    assert 'href="/audit?lang=' in landing.text, "the landing page links to the audit"
 
 
 def test_resource_page_lists_claims_about_it(base_url: str) -> None:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from twinning_kg.checks import links
 from twinning_kg.config import Settings
+from twinning_kg.release.reader import Release
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
 AGREES = FIXTURES / "florence-agrees.ttl"
@@ -19,6 +21,8 @@ CONFLICTS = FIXTURES / "yaroslavl-conflicts.jsonld"
 SILENT = FIXTURES / "rovaniemi-silent.ttl"
 ONE_WAY = FIXTURES / "weimar-one-way.nt"
 ID = f"{Settings().base_iri}id/"
+TW = f"{Settings().base_iri}ontology#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 
 
 def check(*args: str) -> tuple[dict, int]:
@@ -69,7 +73,8 @@ def test_conflict_names_both_values_and_both_sources(conflicting: tuple[dict, in
     assert [s["iri"] for s in start["ours"]["sources"]] == [ID + "source/k-jaroslawl-30"]
     assert start["theirs"]["sources"] == [], "their graph cites no source"
     status_ = differences["status"]
-    assert (status_["ours"]["value"], status_["theirs"]["value"]) == (ID + "status/suspended", ID + "status/active")
+    both = (status_["ours"]["value"], status_["theirs"]["value"])
+    assert both == (ID + "status/suspended", ID + "status/active")
     assert ID + "source/hna-2022" in {s["iri"] for s in status_["ours"]["sources"]}
     assert "wdt:P190" in pair["accounts"]["theirs"]["asserted_as"]
     assert [d["iri"] for d in report["dangling"]] == [ID + "partnership/kassel--jaroslawl"]
@@ -144,3 +149,23 @@ def test_unreadable_file_exits_2_naming_file_and_line(
     assert proc.returncode == 2, proc.stdout
     assert where in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, "one line says why"
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("check-links", str(tmp_path / "nowhere.ttl"))
+    assert proc.returncode == 2 and "nowhere.ttl" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_position_of_a_triple_is_checked(site: Path) -> None:
+    """A dangling IRI of ours is found as a predicate (a misspelt property) and as an object
+    only (a place we do not hold); existing ones resolve in either position."""
+    path = FIXTURES / "mulhouse-dangling-terms.ttl"
+    base = Settings().base_iri
+    ours = links.Ours(Release.open(site).select(), base, base, "kassel")
+    report = links.check_links(links.read_graph(path), ours, str(path))
+    assert [(d.iri, d.used_by) for d in report.dangling] == [
+        (f"{ID}place/mulhausen", [f"https://data.mulhouse.example/id/ville/mulhouse {RDFS}seeAlso"]),
+        (f"{TW}twinedWith", [f"https://data.mulhouse.example/id/ville/mulhouse {TW}twinedWith"]),
+    ]
+    assert report.resolved == [f"{ID}country/DE", f"{ID}place/kassel", f"{TW}country"]
+    assert report.exit_status == 1

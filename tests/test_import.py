@@ -7,8 +7,11 @@ from the importer, so a wrong reconciliation or count fails.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -86,15 +89,54 @@ def curated_qids(store: ox.Store) -> dict[str, str]:
 # --------------------------------------------------------------------------- the real crawl
 
 
+def summary_table(log: str) -> dict[str, str]:
+    """The importer's summary table (`│ label │ value │` lines) as label -> value."""
+    cells = (line.strip("│ ").split("│") for line in log.splitlines() if line.startswith("│"))
+    return {label.strip(): value.strip() for label, value in cells}
+
+
 def test_world_import_conforms_and_reports(world: Path) -> None:
     log = (world.parent / "import.log").read_text()
-    assert "conforms (pyshacl-turbo)" in log
-    assert "34,182" in log and "17,401" in log and "10,055" in log
+    table = summary_table(log)
+    relations = shared_path("data", "wikidata-p190-2016", "relations.tsv").read_text()
+    lines = [line for line in relations.splitlines() if line]
+    assert all(re.fullmatch(r"Q\d+\tQ\d+", line) for line in lines)
+    rows, _names = crawl()
+    numbers = {
+        label: int(value.replace(",", ""))
+        for label, value in table.items()
+        if re.fullmatch(r"[\d,]+", value)
+    }
+    assert numbers["input rows"] == len(lines)
+    assert numbers["note: duplicate directed statement (counted once)"] == len(lines) - len(rows) > 0
+    assert numbers["pairs (unordered)"] == len(pairs_of(rows))
+    assert numbers["places"] == len({qid for row in rows for qid in row})
+    assert numbers["new partnerships"] + numbers["already curated (curated wins)"] == len(pairs_of(rows))
+    assert numbers["new places"] + numbers["reconciled with curated (by QID)"] == numbers["places"]
+    assert numbers["skipped rows"] == 0  # every line of the crawl is two QIDs
+    assert table["SHACL"] == "conforms (pyshacl-turbo)"
     assert "NOT checked" not in log
     manifest = json.loads((world / "manifest.json").read_text())
     assert WORLD_GRAPH in manifest["graphs"] and f"{BASE}graph/kassel" in manifest["graphs"]
     for name in ("twinning-kg.nt", "twinning-kg.nq", "twinning-kg.ttl", "store"):
         assert (world / name).exists(), name
+
+
+def test_world_release_checksums_verify(world: Path) -> None:
+    """SHA256SUMS and the manifest of the world release, whose dumps span many read chunks
+    (the Kassel ones fit in one), against sha256sum and hashlib over each whole file."""
+    manifest = json.loads((world / "manifest.json").read_text())
+    big = [name for name, info in manifest["files"].items() if info["bytes"] > 4 * 1024 * 1024]
+    assert "twinning-kg.nq" in big, "the world dumps should be large: the test would prove little"
+    proc = subprocess.run(
+        ["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=world, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # every file the manifest lists but SHA256SUMS itself, which cannot hold its own sum
+    assert proc.stdout.count(": OK") == len(manifest["files"]) - 1
+    for name in big:
+        digest = hashlib.sha256((world / name).read_bytes()).hexdigest()
+        assert manifest["files"][name]["sha256"] == digest, name
 
 
 def test_one_place_per_qid_reconciled_with_curated(world_store: ox.Store) -> None:
@@ -288,8 +330,7 @@ def test_fast_shacl_engine_sees_datatypes_as_written() -> None:
     typed = [
         o for _, _, o, _ in loaded.dataset.quads() if isinstance(o, Literal) and o.datatype == NON_NEGATIVE
     ]
-    if not typed:
-        pytest.skip("the data has no xsd:nonNegativeInteger value to check")
+    assert typed, "the data holds no xsd:nonNegativeInteger value (the claims' positions): nothing to check"
     fast = world_validation.fast_results(loaded, load_shapes(settings))
     assert fast is not None and fast[0] == validate(loaded, settings).conforms
 

@@ -375,17 +375,61 @@ def _xml_parses(tree: ast.AST) -> list[int]:
 
 
 def test_every_xml_parse_in_the_code_goes_through_the_guard() -> None:
-    """The one place that parses XML from outside is check-links (through `check_xml`); the
-    dumps only *write* RDF/XML. A new XML parse anywhere must come with the guard (and be
-    added here knowingly)."""
+    """The places that parse XML from outside are check-links and the remote engine's SPARQL
+    XML results (both through `check_xml`); the dumps only *write* RDF/XML. A new XML parse
+    anywhere must come with the guard (and be added here knowingly)."""
     seen = {}
     for path in sorted((ROOT / "src" / "twinning_kg").rglob("*.py")):
         lines = _xml_parses(ast.parse(path.read_text(encoding="utf-8")))
         if lines:
             seen[path.name] = lines
-    assert set(seen) == {"links.py", "dumps.py"}, f"XML parsed without the DTD guard: {seen}"
+    expected = {"links.py", "dumps.py", "remote_engine.py"}
+    assert set(seen) == expected, f"XML parsed without the DTD guard: {seen}"
     links = (ROOT / "src" / "twinning_kg" / "checks" / "links.py").read_text(encoding="utf-8")
     assert "untrusted_input.check_xml(data, path)" in links
+    remote = (ROOT / "src" / "twinning_kg" / "query" / "remote_engine.py").read_text(encoding="utf-8")
+    # every XML parse reads a checked body (one re-parses the same body for another format)
+    assert remote.count("format=ox.QueryResultsFormat.XML") == remote.count("self._checked_xml(") + 1
+    assert "untrusted_input.check_xml(body, self.url)" in remote
     dumps = (ROOT / "src" / "twinning_kg" / "release" / "dumps.py").read_text(encoding="utf-8")
     parsed = set(re.findall(r"ox\.parse\([^)]*?RdfFormat\.(\w+)", dumps, re.DOTALL))
     assert parsed and parsed <= {"N_QUADS", "N_TRIPLES"}, parsed
+
+
+def test_a_remote_stores_xml_with_a_dtd_is_refused() -> None:
+    """`serve --store`: a store's SPARQL XML answer with entity declarations never reaches
+    Oxigraph's XML reader (which would expand them): 502 naming the refusal."""
+    import asyncio
+
+    import httpx
+
+    from twinning_kg.config import Settings
+    from twinning_kg.query.engine import QueryError, QueryRequest
+    from twinning_kg.query.remote_engine import RemoteEngine
+
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE sparql [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head><variable name="s"/></head>'
+        b'<results><result><binding name="s"><literal>&b;</literal></binding></result></results></sparql>'
+    )
+    seen: list[str] = []
+
+    def store(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["accept"])
+        return httpx.Response(200, content=bomb, headers={"Content-Type": "application/sparql-results+xml"})
+
+    async def ask() -> QueryError:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(store))
+        engine = RemoteEngine("http://store.invalid/sparql", Settings(), client=client, graphs=("urn:g",))
+        try:
+            await engine.execute(QueryRequest("SELECT ?s WHERE { ?s ?p ?o }", client="127.0.0.1"))
+        except QueryError as exc:
+            return exc
+        finally:
+            await engine.close()
+        raise AssertionError("the store's DTD was accepted")
+
+    refusal = asyncio.run(ask())
+    assert seen == ["application/sparql-results+xml"]
+    assert refusal.status == 502 and "markup declaration" in refusal.message, refusal.message

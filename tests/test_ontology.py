@@ -8,7 +8,6 @@ the OWL 2 RL/RDF rules over what `twinning-kg build` published.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -74,8 +73,6 @@ def test_p190_mapping_is_one_way(ontology: Graph) -> None:
 def owl_profiles(graph: Graph, tmp_path: Path) -> dict[str, list[tuple[str, str]]]:
     """{profile: [(violation class, text)]} from the OWL API's profile checkers."""
     jars = sorted(JAVA_DIR.glob("*.jar"))
-    if shutil.which("java") is None or not (JAVA_DIR / "owlapi-api.jar").exists():
-        pytest.skip("needs Java and Debian's libowlapi-java (installed by .ci/run)")
     path = tmp_path / "ontology.ttl"
     graph.serialize(path, format="turtle")
     proc = subprocess.run(
@@ -94,6 +91,7 @@ def owl_profiles(graph: Graph, tmp_path: Path) -> dict[str, list[tuple[str, str]
     return found
 
 
+@pytest.mark.owlapi
 def test_ontology_is_owl2_dl_and_outside_rl_only_where_documented(ontology: Graph, tmp_path: Path) -> None:
     profiles = owl_profiles(ontology, tmp_path)
     assert profiles["OWL2_DL"] == []
@@ -106,6 +104,7 @@ def test_ontology_is_owl2_dl_and_outside_rl_only_where_documented(ontology: Grap
     assert len(others) == 1 and "ObjectOneOf" in others[0][1] and str(TW.Reliability) in others[0][1]
 
 
+@pytest.mark.owlapi
 def test_a_datatype_union_of_xsd_dates_would_leave_owl2_dl(ontology: Graph, tmp_path: Path) -> None:
     """Why tw:CalendarValue is only declared: the union the comments describe is not OWL 2 DL."""
     union = Graph()

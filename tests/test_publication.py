@@ -343,9 +343,12 @@ def test_browsers_get_pages_harvesters_get_rdf(http: httpx.Client, local_server:
         assert de.headers["etag"] != en.headers["etag"]
     page = http.get("/catalog", headers={"Accept": browser}).text
     assert f'href="{local_server.url}/dumps/{DUMP_STEM}.ttl.gz"' in page
-    for accept in ("*/*", None, "application/xml;q=0.9, */*;q=0.8"):
+    for accept in ("*/*", None, "text/*;q=0.9, */*;q=0.8"):
         response = http.get("/catalog", headers={"Accept": accept} if accept else {})
         assert response.headers["content-type"].startswith("text/turtle"), accept
+    # q-values decide: a client preferring XML gets the catalog's XML form, RDF/XML
+    xml = http.get("/catalog", headers={"Accept": "application/xml;q=0.9, */*;q=0.8"})
+    assert xml.headers["content-type"].startswith("application/rdf+xml")
 
 
 # --- broken hand-written parts: a clear message, nothing written -------------------------

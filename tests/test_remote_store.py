@@ -39,8 +39,7 @@ class Oxigraph:
     """`oxigraph serve --location DIR --bind 127.0.0.1:PORT`, stopped at the end."""
 
     def __init__(self, location: Path) -> None:
-        if not OXIGRAPH.is_file():
-            pytest.skip(f"{OXIGRAPH} missing: install the test extra (PyPI package oxigraph)")
+        assert OXIGRAPH.is_file(), f"{OXIGRAPH} missing: install the test extra (pip install -e '.[test]')"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (location.parent / f"oxigraph-{self.port}.log").open("w")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from twinning_kg.release.source_date import ENV, SourceDateError, source_date
 
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+needs_git = pytest.mark.git  # system_tools: skipped without git, failed in CI
 NO_EPOCH: dict[str, str] = {}
 
 

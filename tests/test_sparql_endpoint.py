@@ -19,7 +19,7 @@ from rdflib.namespace import RDF
 from rdflib.query import Result
 
 from twinning_kg.config import DEFAULT_BASE_IRI
-from twinning_kg.web.sparql import QUERIES_DIR, load_examples
+from twinning_kg.web.views.sparql import QUERIES_DIR, load_examples
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
 KASSEL = f"{DEFAULT_BASE_IRI}id/place/kassel"

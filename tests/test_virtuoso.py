@@ -36,14 +36,14 @@ from rdflib import Graph, Literal
 from rdflib.compare import isomorphic
 
 import test_sparql_protocol as w3c
-from conftest import ServerProcess, free_port, run_cli
+from conftest import ServerProcess, free_port, run_cli, shared_path
 from sparql_support import release_of
 from test_import import MOST_TWINNED, ONE_WAY, WEIMAR_PARTNERS
 from twinning_kg.config import Settings
 from twinning_kg.query import remote_quirks
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.remote_engine import RemoteEngine
-from twinning_kg.web.pages import description_query
+from twinning_kg.web.site_queries import description_query
 from virtuoso_support import Virtuoso
 
 pytestmark = pytest.mark.virtuoso
@@ -303,8 +303,7 @@ def test_the_store_listens_on_loopback_only(published: Virtuoso) -> None:
 def w3c_endpoint(published: Virtuoso, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The W3C protocol suite's data as a second release in the same Virtuoso, with its own
     front end: each front end sees its own release's graphs only."""
-    if w3c.GRAPH is None:
-        pytest.skip(f"{w3c.MANIFEST} is not available")
+    shared_path("conformance", "sparql11-protocol", "manifest.ttl")
     files = {
         str(w3c.GRAPH.value(d, w3c.RDFS.label)): Path(
             str(w3c.GRAPH.value(d, w3c.UT.graph)).removeprefix("file://")

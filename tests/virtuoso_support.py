@@ -7,31 +7,27 @@ foreground as our child (and dies with us: Linux's parent-death signal), has its
 password set to a random one through ISQL before any test sees it, and is stopped with
 SIGTERM (Virtuoso's quick shutdown) at the end.
 
-`.ci/run` installs the package and sets TWINNING_KG_REQUIRE_VIRTUOSO=1: there a missing
-`virtuoso-t` fails the tests instead of skipping them. On a developer machine without
-it they are skipped with the reason.
+`.ci/run` installs the package; where it is missing the tests are skipped with the
+reason, or fail in CI (`system_tools`, like every Debian tool the tests use).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
+import system_tools
 from conftest import free_port
 
 VIRTUOSO = "virtuoso-t"
 ISQL = "isql-vt"
-REQUIRE = "TWINNING_KG_REQUIRE_VIRTUOSO"
 
 # Settings that matter to the tests (and to docs/virtuoso.md): the store's own row cap
 # (ResultSetMaxRows: it cuts results silently but for a header) and its own time limit
@@ -93,14 +89,9 @@ def _die_with_parent() -> None:
 
 
 def require_virtuoso() -> str:
-    """The path of `virtuoso-t`; skips (or, where CI requires it, fails) when absent."""
-    found = shutil.which(VIRTUOSO)
-    if found and shutil.which(ISQL):
-        return found
-    message = f"{VIRTUOSO}/{ISQL} not found: install Debian's virtuoso-opensource"
-    if os.environ.get(REQUIRE):
-        pytest.fail(f"{message} ({REQUIRE} is set: CI must run these tests)")
-    pytest.skip(message)
+    """The path of `virtuoso-t`; skips (in CI: fails) when Virtuoso is not installed."""
+    system_tools.require("virtuoso")
+    return system_tools.program(VIRTUOSO)
 
 
 class Virtuoso:

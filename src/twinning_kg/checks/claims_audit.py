@@ -2,21 +2,17 @@
 
 The report is assembled *only* from the rows of the queries in `queries/*.rq` (see
 `QUERIES`), so the published SPARQL query for contradicted claims and the report can
-never drift apart. It renders as plain text (terminal), JSON (machines; RDF terms in the
-SPARQL JSON results form) and HTML (German or English).
+never drift apart. It is data: JSON here (machines; RDF terms in the SPARQL JSON results
+form); the text for a terminal and the HTML page, in German or English, are written by
+`twinning_kg.web.audit_report` with the site's templates and message catalogues.
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from twinning_kg.checks import partner_graphs
 from twinning_kg.checks.partner_graphs import CrossGraph
@@ -29,7 +25,6 @@ from twinning_kg.graph.claims import (
     langs,
     local_name,
     query_text,
-    short,
 )
 
 QUERIES = (
@@ -47,10 +42,6 @@ QUERIES = (
 # partnerships): callers may cap them (the web page stays under the engine's row cap);
 # their totals always come from the COUNT queries.
 CAPPED = ("one-way-partnerships", "weak-only-facts")
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-# The page's stylesheet: served as /static/site/audit.css, inlined into the standalone file.
-STYLESHEETS = Path(__file__).resolve().parents[1] / "web" / "static" / "site"
-STRINGS = TEMPLATES / "audit-strings.toml"
 
 
 @dataclass
@@ -256,160 +247,8 @@ def _translation(row: Row) -> TranslationFinding:
     return TranslationFinding(row["claim"].value, row["original"].value, langs(row, "label"), changes)
 
 
-# ------------------------------------------------------------------ rendering
-
-
-@cache
-def strings() -> dict[str, dict[str, str]]:
-    with STRINGS.open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def term_text(term: Term | None, labels: Mapping[str, str], lang: str, base_iri: str) -> str:
-    """A value for people: a label when the IRI has one, else the short IRI or the literal."""
-    if term is None:
-        return ""
-    if term.is_iri:
-        return labels.get(lang) or labels.get("en") or short(term.value, base_iri)
-    return term.value
+# ------------------------------------------------------------------ JSON
 
 
 def render_json(report: AuditReport) -> str:
     return json.dumps(report.to_json(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-
-
-def render_text(report: AuditReport, lang: str = "en") -> str:
-    s = _strings(lang)
-    base = report.base_iri
-    summary = report.summary()
-    out = [s["title"], "=" * len(s["title"]), ""]
-    out.append(s["summary_line"].format(**summary))
-    out.append("")
-
-    def claim_block(index: int, c: Claim, with_trusted: bool) -> list[str]:
-        label = c.label.get(lang) or c.label.get("en", "")
-        lines = [f"{index}. {label}  [{short(c.iri, base)}]"]
-        source = c.source.label.get(lang) or short(c.source.iri, base)
-        lines.append(f"   {s['source']}: {source} ({c.start}-{c.end})")
-        lines.append(f"   {s['quote']}: \u201c{c.quote}\u201d")
-        lines.append(f"   {s['claimed_value']}: {term_text(c.value, c.value_label, lang, base)}")
-        if with_trusted:
-            lines.append(f"   {s['trusted_value']}: {term_text(c.trusted, c.trusted_label, lang, base)}")
-            names = [e.label.get(lang) or short(e.iri, base) for e in c.evidence_sources]
-            lines.append(f"   {s['trusted_source']}: {'; '.join(names) if names else s['no_source']}")
-        note = c.note.get(lang) or c.note.get("en")
-        if note:
-            lines.append(f"   {s['why']}: {note}")
-        return lines
-
-    sections: list[tuple[str, list[str]]] = [
-        (
-            s["contradicted"],
-            [line for i, c in enumerate(report.contradicted, 1) for line in claim_block(i, c, True)],
-        ),
-        (
-            s["unverified"],
-            [line for i, c in enumerate(report.unverified, 1) for line in claim_block(i, c, False)],
-        ),
-        (
-            s["translation"],
-            [
-                f"- {t.label.get(lang) or t.label.get('en', '')}"
-                f" [{short(t.claim, base)} / {short(t.original, base)}]"
-                f" ({', '.join(t.changes)})"
-                for t in report.translation_findings
-            ],
-        ),
-        (
-            s["asserted_doubtful"],
-            [
-                f"- {a.label.get(lang) or a.label.get('en', '')} [{short(a.claim, base)}, {a.verdict}]:"
-                f" {s['asserted_by']} {short(a.fact, base)}"
-                for a in report.asserted_doubtful
-            ],
-        ),
-        (
-            s["one_way"],
-            [
-                f"- {short(o.partnership, base)}: {' / '.join(lab for _, lab in o.partners)}"
-                f" ({', '.join(short(x, base) for x in o.sources) or s['no_source']})"
-                for o in report.one_way
-            ],
-        ),
-        (
-            s["weak_only"],
-            [
-                f"- {short(w.subject, base)} {local_name(w.fact)} = {short(w.value.value, base)}"
-                f" ({s['only_source']}: {short(w.source, base)})"
-                for w in report.weak_only
-            ],
-        ),
-    ]
-    shown = {
-        s["one_way"]: (len(report.one_way), report.one_way_total),
-        s["weak_only"]: (len(report.weak_only), report.weak_only_total),
-    }
-    sections.append((s["cross_graph"], _cross_graph_lines(report, s)))
-    for title, lines in sections:
-        out += [title, "-" * len(title)]
-        out += lines or [s["none"]]
-        listed, total = shown.get(title, (0, 0))
-        if listed < total:
-            out.append(s["shown"].format(shown=listed, total=total))
-        out.append("")
-    return "\n".join(out)
-
-
-def _cross_graph_lines(report: AuditReport, s: Mapping[str, str]) -> list[str]:
-    """Per partner graph: where and when it was read, then each partnership that is not reciprocal."""
-    if not report.cross_graph:
-        return [s["cross_graph_none"]]
-    lines = []
-    for g in report.cross_graph:
-        reciprocal = sum(c.status == "reciprocal" for c in g.checks)
-        lines.append(f"- {', '.join(g.partner.cities) or short(g.partner.graph, report.base_iri)}: "
-                     + s["cross_graph_read"].format(url=g.partner.url, retrieved=g.partner.retrieved or "?")
-                     + f"; {s['cross_graph_reciprocal'].format(n=reciprocal)}")
-        for c in g.checks:
-            if c.status == "reciprocal":
-                continue
-            status = s["status_" + c.status.replace("-", "_")]
-            ours = short(c.ours.partnership or c.ours.place, report.base_iri) if c.ours else "-"
-            theirs = (c.theirs.partnership or c.theirs.place) if c.theirs else "-"
-            lines.append(f"  {status}: {c.label or c.partner} ({s['ours']} {ours}, {s['theirs']} {theirs})")
-            lines += [f"    - {d.text(lambda iri: short(iri, report.base_iri))}" for d in c.differences]
-    return lines
-
-
-def render_html(
-    report: AuditReport, lang: str = "en", public: Callable[[str], str] | None = None, site: bool = False
-) -> str:
-    """A standalone HTML page; `public` maps our IRIs to followable URLs (web server)."""
-    template = _environment().get_template("audit.html")
-    return template.render(
-        r=report,
-        s=_strings(lang),
-        lang=lang,
-        other_lang="de" if lang == "en" else "en",
-        summary=report.summary(),
-        public=public or (lambda iri: iri),
-        short=lambda iri: short(iri, report.base_iri),
-        term=lambda t, labels: term_text(t, labels, lang, report.base_iri),
-        local_name=local_name,
-        site=site,
-    )
-
-
-def _strings(lang: str) -> dict[str, str]:
-    table = strings()
-    return {**table["en"], **table.get(lang, {})}
-
-
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader([TEMPLATES, STYLESHEETS]),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

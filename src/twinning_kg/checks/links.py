@@ -157,13 +157,20 @@ def read_graph(path: Path) -> Graph:
 
 def check_links(theirs: Graph, ours: Ours, source: str, read: dict[str, Any] | None = None) -> LinkReport:
     """Compare their graph with ours (see module docstring)."""
-    # The vocabulary (the ontology document, its terms and versions) is the kit's, shared by
-    # every city: a graph that carries a copy links to it, and its version chain is not ours to check.
-    vocabulary = f"{ours.vocabulary}ontology"
+    # The ontology document and its versions are the kit's, shared by every city: a graph that
+    # carries a copy links to them, and that version chain is not ours to check. Its terms
+    # (`ontology#Term`) are: a misspelt property of ours dangles like any other IRI.
+    document = f"{ours.vocabulary}ontology"
+
+    def checked(term: Node) -> bool:
+        iri = str(term)
+        in_document = iri == document or iri.startswith(document + "/")
+        return isinstance(term, URIRef) and ours.ours(iri) and not in_document
+
     used: dict[str, list[str]] = {}
     for s, p, o in theirs:
         for term in (s, p, o):
-            if isinstance(term, URIRef) and ours.ours(str(term)) and not str(term).startswith(vocabulary):
+            if checked(term):
                 used.setdefault(str(term), []).append(f"{s} {p}")
     held = _held(ours.select, used)
     dangling = [Dangling(iri, sorted(set(used[iri]))) for iri in sorted(used) if iri not in held]

@@ -1,7 +1,9 @@
 """`twinning-kg audit`: which claims are contradicted, unverified, one-way or weakly sourced.
 
-Thin CLI over `twinning_kg.checks.claims_audit`. Exit status 1 when any claim is contradicted (so a
-script or CI job can notice new conflicts), 0 otherwise; 2 when the input cannot be read.
+Thin CLI over `twinning_kg.checks.claims_audit` (the report) and `twinning_kg.web.audit_report`
+(its text and HTML, with the site's templates and message catalogues). Exit status 1 when
+any claim is contradicted or a partner city's graph contradicts ours (so a script or CI job
+can notice new conflicts), 0 otherwise; 2 when the input cannot be read.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from pathlib import Path
 
 import click
 
-from twinning_kg.checks.claims_audit import build_report, render_html, render_json, render_text
+from twinning_kg.checks.claims_audit import build_report, render_json
 from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
 from twinning_kg.graph import claims
 from twinning_kg.project import Project
 from twinning_kg.release.reader import Release, ReleaseError
+from twinning_kg.web.audit_report import render_html, render_text
 
 
 @click.command("audit")

@@ -55,7 +55,8 @@ FILE_DESCRIPTOR_RESERVE = 256
 @click.option(
     "--base-url",
     default=None,
-    help="Public URL the server is reached at; links to our IRIs are rewritten to it.",
+    help="Public URL the server is reached at: pages, documents, the catalog, the VoID and "
+    "/sparql (queries and results) all speak our IRIs under it (docs/web.md).",
 )
 @click.option(
     "--timeout",
@@ -391,7 +392,10 @@ def _run(
     from twinning_kg.web.protocol import protocol_class
     from twinning_kg.web.release_keeper import ReleaseKeeper
 
-    app = create_app(settings, release, engine)
+    try:
+        app = create_app(settings, release, engine)
+    except ValueError as exc:  # --base-url and the base IRI cannot be one IRI space
+        raise CliError(f"--base-url {settings.base_url}: {exc}", exit_code=2) from exc
     ctx = app.state.ctx
     keeper = ReleaseKeeper(ctx, source.graph, source.lease, source.make_engine)
     config = uvicorn.Config(

@@ -36,10 +36,14 @@ class QueryRequest:
     query: str
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()
-    accept: str = "*/*"  # raw Accept header; the engine picks the result format
+    accept: str = "*/*"  # raw Accept header; the engine picks the result format (`negotiation`)
     # Who asks (the client address, see `admission`): /sparql sets it; None is the site itself
     # (its page queries), which runs in the reserved site lane.
     client: str | None = None
+    # The client's IRI space (`iri_space.IriSpace`, docs/web.md): with `serve --base-url`,
+    # IRIs under this base in the query and the protocol dataset are read as the base
+    # IRI's, and the answer's IRIs are written under it. None: as the data holds them.
+    public_base: str | None = None
 
 
 @dataclass

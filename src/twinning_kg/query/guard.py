@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from twinning_kg.query import syntax as query_syntax
+from twinning_kg.query.iri_space import IriSpace
 from twinning_kg.query.syntax import Budget
 
 # Engines cache verdicts: this many, of queries up to this many characters (pages repeat theirs).
@@ -81,15 +82,24 @@ class QueryInfo:
 
 
 def check(
-    query: str, allowlist: Iterable[str], base_iri: str | None = None, budget: Budget | None = None
+    query: str,
+    allowlist: Iterable[str],
+    base_iri: str | None = None,
+    budget: Budget | None = None,
+    iris: IriSpace | None = None,
 ) -> QueryInfo:
     """Accept or refuse `query`; raises GuardError (400 syntax, 403 refused, 422 over budget).
 
     `base_iri`: what relative IRIs resolve against when the query has no BASE (the
     engine uses the same), so `SERVICE <relative>` is judged by the IRI that would be called.
+    `iris`: the server's IRI space; IRIs written under its public base are read as the
+    canonical ones, and the guard judges (and the engine runs) that text.
     """
     try:
         analysis = query_syntax.analyse(query, base_iri, budget)
+        mapped = iris.query_text(analysis) if iris is not None else None
+        if mapped is not None:
+            analysis = query_syntax.analyse(mapped, base_iri, budget)
     except query_syntax.UpdateRequest as exc:
         raise GuardError(
             403, f"this endpoint is read-only: SPARQL Update ({exc.keyword.upper()}) is not accepted"

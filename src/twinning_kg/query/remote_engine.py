@@ -40,6 +40,7 @@ Without that list the store's named graphs are asked for and cached for
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections import OrderedDict
@@ -61,6 +62,8 @@ from twinning_kg.query.engine import (
     busy_error,
     time_limit_error,
 )
+from twinning_kg.query.iri_space import IriSpace
+from twinning_kg.query.negotiation import NotAcceptable
 from twinning_kg.query.result_formats import (
     FALLBACK_GRAPH_MEDIA_TYPE,
     GRAPH_FORMATS,
@@ -71,6 +74,7 @@ from twinning_kg.query.result_formats import (
     xml_refusal,
 )
 from twinning_kg.query.syntax import Budget
+from twinning_kg.sources import untrusted_input
 
 GRAPH_LIST_TTL = 60.0
 # `GRAPH ?g { }` would be cheaper, but Virtuoso answers it with no graphs at all.
@@ -97,32 +101,42 @@ class _ThreadGuard:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparql-guard")
-        self.cache: OrderedDict[str, query_guard.QueryInfo | query_guard.GuardError] = OrderedDict()
+        # (query, public base) -> verdict
+        self.cache: OrderedDict[tuple[str, str | None], query_guard.QueryInfo | query_guard.GuardError] = (
+            OrderedDict()
+        )
 
-    async def check(self, query: str) -> query_guard.QueryInfo:
-        verdict = self.cache.get(query)
+    async def check(self, query: str, iris: IriSpace | None = None) -> query_guard.QueryInfo:
+        key = (query, iris.public if iris is not None else None)
+        verdict = self.cache.get(key)
         if verdict is None:
             timeout = float(self.settings.query_timeout)
             loop = asyncio.get_running_loop()
             try:
-                verdict = await asyncio.wait_for(loop.run_in_executor(self.pool, self._check, query), timeout)
+                verdict = await asyncio.wait_for(
+                    loop.run_in_executor(self.pool, self._check, query, iris), timeout
+                )
             except TimeoutError as exc:
                 raise QueryError(
                     422, f"checking the query took longer than the time limit of {timeout:g} s"
                 ) from exc
             if len(query) <= query_guard.GUARD_CACHE_CHARS:
-                self.cache[query] = verdict
+                self.cache[key] = verdict
                 if len(self.cache) > query_guard.GUARD_CACHE_SIZE:
                     self.cache.popitem(last=False)
         if isinstance(verdict, query_guard.GuardError):
             raise QueryError(verdict.status, verdict.message)
         return verdict
 
-    def _check(self, query: str) -> query_guard.QueryInfo | query_guard.GuardError:
+    def _check(self, query: str, iris: IriSpace | None) -> query_guard.QueryInfo | query_guard.GuardError:
         settings = self.settings
         try:
             return query_guard.check(
-                query, settings.service_allowlist, base_iri=settings.base_iri, budget=Budget.of(settings)
+                query,
+                settings.service_allowlist,
+                base_iri=settings.base_iri,
+                budget=Budget.of(settings),
+                iris=iris,
             )
         except query_guard.GuardError as exc:
             return exc
@@ -187,7 +201,21 @@ class RemoteEngine:
         await self._client.aclose()
 
     async def execute(self, request: QueryRequest) -> QueryResult:
-        info = await self._guard.check(request.query)
+        try:
+            iris = IriSpace(self.settings.base_iri, request.public_base) if request.public_base else None
+        except ValueError as exc:
+            raise QueryError(400, str(exc)) from exc
+        if iris is not None:
+            request = dataclasses.replace(
+                request,
+                default_graph_uris=iris.graph_names(request.default_graph_uris),
+                named_graph_uris=iris.graph_names(request.named_graph_uris),
+            )
+        info = await self._guard.check(request.query, iris)
+        try:
+            negotiate(info.form, request.accept)  # 406 before the store is asked
+        except NotAcceptable as exc:
+            raise QueryError(406, exc.message) from exc
         try:
             dataset = remote_guard.check(info.text, self._fixed_graphs, self.settings.base_iri)
         except remote_guard.RemoteRefusal as exc:
@@ -201,16 +229,20 @@ class RemoteEngine:
         except Saturated as exc:
             raise busy_error(exc) from exc
         try:
-            return await self._timed(request, info, dataset)
+            return await self._timed(request, info, dataset, iris)
         finally:
             self._lanes.release(slot)
 
     async def _timed(
-        self, request: QueryRequest, info: query_guard.QueryInfo, dataset: remote_guard.QueryDataset | None
+        self,
+        request: QueryRequest,
+        info: query_guard.QueryInfo,
+        dataset: remote_guard.QueryDataset | None,
+        iris: IriSpace | None,
     ) -> QueryResult:
         timeout = float(self.settings.query_timeout)
         try:
-            return await asyncio.wait_for(self._execute(request, info, dataset), timeout)
+            return await asyncio.wait_for(self._execute(request, info, dataset, iris), timeout)
         except TimeoutError as exc:
             raise time_limit_error(timeout) from exc
         except httpx.TimeoutException as exc:
@@ -221,7 +253,11 @@ class RemoteEngine:
             ) from exc
 
     async def _execute(
-        self, request: QueryRequest, info: query_guard.QueryInfo, dataset: remote_guard.QueryDataset | None
+        self,
+        request: QueryRequest,
+        info: query_guard.QueryInfo,
+        dataset: remote_guard.QueryDataset | None,
+        iris: IriSpace | None,
     ) -> QueryResult:
         form = info.form
         if request.default_graph_uris or request.named_graph_uris:
@@ -252,15 +288,22 @@ class RemoteEngine:
             )
         if form == "SELECT":
             choice = negotiate("SELECT", request.accept)
-            body = remote_quirks.fix_xml_results(await self._fetch(data, XML, ROW, max_rows))
-            result = ox.parse_query_results(body, format=ox.QueryResultsFormat.XML)
+            fetched = await self._fetch(data, XML, ROW, max_rows)
+            body = self._checked_xml(remote_quirks.fix_xml_results(fetched))
+            body_format = ox.QueryResultsFormat.XML
+            if iris is not None:  # our IRIs under the public base: on the TSV form's terms
+                tsv = ox.parse_query_results(body, format=body_format).serialize(
+                    format=ox.QueryResultsFormat.TSV
+                )
+                body, body_format = iris.solutions_tsv(tsv), ox.QueryResultsFormat.TSV
+            result = ox.parse_query_results(body, format=body_format)
             out = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
             if choice.format == "XML" and (character := xml_forbidden(out)):
                 other = without_xml("SELECT", request.accept)
                 if other is None:
                     raise QueryError(406, xml_refusal(character, "SELECT"))
                 choice = other
-                result = ox.parse_query_results(body, format=ox.QueryResultsFormat.XML)
+                result = ox.parse_query_results(body, format=body_format)
                 out = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
             return QueryResult("SELECT", choice.content_type, out)
         choice = negotiate(form, request.accept)
@@ -274,6 +317,8 @@ class RemoteEngine:
                 for q in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)
             ]
         )
+        if iris is not None:
+            triples = iris.triples(ox, triples)
         try:
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         except (ValueError, OSError) as exc:
@@ -288,6 +333,15 @@ class RemoteEngine:
             choice = other
             out = ox.serialize(triples, format=getattr(ox.RdfFormat, choice.format))
         return QueryResult(form, choice.content_type, out)
+
+    def _checked_xml(self, body: bytes) -> bytes:
+        """The store's SPARQL XML, refused if it carries a DTD: Oxigraph's XML reader expands
+        declared entities, and a store is another server, not our code (docs/security.md)."""
+        try:
+            untrusted_input.check_xml(body, self.url)
+        except untrusted_input.UntrustedInputError as exc:
+            raise QueryError(502, f"the SPARQL store's answer was refused: {exc}") from exc
+        return body
 
     def _protocol_dataset(self, request: QueryRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The client's default-graph-uri/named-graph-uri as the embedded engine reads them.
@@ -395,7 +449,7 @@ class RemoteEngine:
             if self._graphs is None or time.monotonic() - self._graphs_at > GRAPH_LIST_TTL:
                 body = await self._fetch([("query", GRAPH_LIST_QUERY)], XML, None, None)
                 rows = ox.parse_query_results(
-                    remote_quirks.fix_xml_results(body), format=ox.QueryResultsFormat.XML
+                    self._checked_xml(remote_quirks.fix_xml_results(body)), format=ox.QueryResultsFormat.XML
                 )
                 self._graphs = tuple(
                     sorted(str(s["g"].value) for s in rows if isinstance(s["g"], ox.NamedNode))

@@ -1,22 +1,27 @@
-"""Which serialisation a SPARQL result gets, by content negotiation (RFC 9110 §12.5.1).
+"""Which serialisation a SPARQL result gets: pyoxigraph's formats by media type.
 
 Kept apart from the engine so the worker processes, a remote engine and the web layer
 agree on one table. Formats are named by pyoxigraph's enum member names (`JSON`,
-`TURTLE`, ...) so this module stays importable without pyoxigraph.
+`TURTLE`, ...) so this module stays importable without pyoxigraph. The choice itself is
+made by the one negotiation policy of the server (`query.negotiation`, docs/web.md):
+highest q, the more specific match, then the order of the tables below; nothing
+acceptable is a 406 listing what the query's form can be written as.
 
-Defaults when `Accept` is absent, `*/*` or names nothing we serve: the SPARQL 1.1
+The first entry of each table is what `*/*` and a missing Accept get: the SPARQL 1.1
 Protocol (§2.1) names "a SPARQL Results Document in XML, JSON, or CSV/TSV format" for
 SELECT/ASK, and "an RDF graph ... serialized, for example, in the RDF/XML syntax" for
-CONSTRUCT/DESCRIBE; the W3C protocol manifest accepts XML/JSON/CSV/TSV and RDF/XML/
-Turtle/N-Triples. We answer SPARQL XML results and RDF/XML, the formats the protocol
-names first (and what rdflib-endpoint does), and fall back to Turtle when a graph
-cannot be written as RDF/XML (predicates without an XML QName).
+CONSTRUCT/DESCRIBE; we answer SPARQL XML results and RDF/XML, the formats the protocol
+names first (and what rdflib-endpoint does), and fall back to Turtle when a graph the
+client did not ask for by name cannot be written as RDF/XML (predicates without an XML
+QName).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from twinning_kg.query.negotiation import KEY_ALIASES, SUBTYPE_WILDCARD, Offer, not_acceptable, ranked
 
 # media type -> pyoxigraph QueryResultsFormat member, in our order of preference.
 SOLUTION_FORMATS: dict[str, str] = {
@@ -45,6 +50,39 @@ GRAPH_FORMATS: dict[str, str] = {
     "application/xml": "RDF_XML",
     "text/xml": "RDF_XML",
 }
+# `?format=` values, one vocabulary for the whole site (docs/web.md).
+FORMAT_KEYS: dict[str, str] = {
+    "application/sparql-results+xml": "xml",
+    "application/sparql-results+json": "json",
+    "text/csv": "csv",
+    "text/tab-separated-values": "tsv",
+    "application/rdf+xml": "rdf",
+    "text/turtle": "ttl",
+    "application/n-triples": "nt",
+    "application/ld+json": "jsonld",
+    "application/n-quads": "nq",
+    "application/trig": "trig",
+}
+# `xml` and `json` name a family: the results format for SELECT and ASK, its graph
+# sibling for CONSTRUCT and DESCRIBE (what SPARQLWrapper means by them).
+_FAMILIES = {
+    "xml": "application/sparql-results+xml, application/rdf+xml;q=0.9",
+    "json": "application/sparql-results+json, application/ld+json;q=0.9",
+}
+
+
+def accept_for_key(key: str) -> str | None:
+    """The Accept a `?format=` value of /sparql stands for (our keys and the aliases other
+    clients send, `negotiation.KEY_ALIASES`); None when it names no format we write."""
+    if key in _FAMILIES:
+        return _FAMILIES[key]
+    by_key = {k: media for media, k in FORMAT_KEYS.items()}
+    for candidate in (key, *KEY_ALIASES.get(key.lower(), ())):
+        if candidate in by_key:
+            return by_key[candidate]
+    return None
+
+
 DEFAULT_MEDIA_TYPE = {
     "SELECT": "application/sparql-results+xml",
     "ASK": "application/sparql-results+xml",
@@ -60,7 +98,7 @@ class Choice:
 
     media_type: str
     format: str
-    explicit: bool  # False when we chose the default (the client accepts anything)
+    explicit: bool  # False when only `*/*` (or no Accept) reached it: the client accepts anything
 
     @property
     def content_type(self) -> str:
@@ -78,56 +116,35 @@ def table_for(form: str) -> dict[str, str]:
     return GRAPH_FORMATS
 
 
-def parse_accept(accept: str | None) -> list[tuple[str, float]]:
-    """`Accept` -> [(media range, q)] best first (q, then specificity, then order)."""
-    ranges: list[tuple[float, int, int, str]] = []
-    for order, item in enumerate((accept or "").split(",")):
-        parts = [p.strip() for p in item.split(";")]
-        media = parts[0].lower()
-        if not media or "/" not in media:
-            continue
-        q = 1.0
-        for param in parts[1:]:
-            if param.lower().startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        specificity = 0 if media == "*/*" else 1 if media.endswith("/*") else 2
-        ranges.append((q, specificity, -order, media))
-    ranges.sort(reverse=True)
-    return [(media, q) for q, _spec, _order, media in ranges]
+def offers_for(form: str) -> tuple[Offer, ...]:
+    """What a result of `form` can be written as, in the server's order of preference."""
+    return tuple(Offer(media, FORMAT_KEYS.get(media)) for media in table_for(form))
 
 
-def best_match(accept: str | None, offered: list[str] | dict[str, str]) -> str | None:
-    """The offered media type the client prefers; None when it accepts anything (or nothing offered)."""
-    for media, q in parse_accept(accept):
-        if q <= 0:
-            continue
-        if media == "*/*":
-            return None
-        if media.endswith("/*"):
-            for candidate in offered:
-                if candidate.startswith(media[:-1]):
-                    return candidate
-            continue
-        if media in offered:
-            return media
-    return None
+def _choices(form: str, accept: str | None) -> list[Choice]:
+    table = table_for(form)
+    return [
+        Choice(offer.media_type, table[offer.media_type], explicit=specificity >= SUBTYPE_WILDCARD)
+        for offer, specificity in ranked(offers_for(form), accept)
+    ]
 
 
 def negotiate(form: str, accept: str | None) -> Choice:
-    """Pick the representation of a `form` result for this `Accept` header.
+    """The representation of a `form` result for this Accept header (`query.negotiation`).
 
-    Lenient by design (RFC 9110 allows ignoring Accept): when nothing acceptable is
-    served, the default is sent rather than a 406, so odd client headers never fail a query.
+    Raises `NotAcceptable` (406, with the formats `form` can be written as) when the
+    client accepts none of them: a CONSTRUCT asked for as SPARQL results, say.
     """
-    table = table_for(form)
-    media = best_match(accept, table)
-    if media is None:
-        default = DEFAULT_MEDIA_TYPE[form]
-        return Choice(default, table[default], explicit=False)
-    return Choice(media, table[media], explicit=True)
+    found = _choices(form, accept)
+    if not found:
+        raise not_acceptable(offers_for(form), f"a {form} result")
+    return found[0]
+
+
+def without_xml(form: str, accept: str | None) -> Choice | None:
+    """The client's best acceptable representation that is not XML, for a result XML cannot
+    carry; None when the client accepts only XML (then the answer is 406)."""
+    return next((c for c in _choices(form, accept) if c.format not in XML_FORMATS), None)
 
 
 # ------------------------------------------------------------------ characters XML cannot carry
@@ -144,27 +161,6 @@ def xml_forbidden(body: bytes) -> str | None:
     """The first character of an XML serialisation that XML 1.0 forbids (as "U+0001"), or None."""
     found = _XML_FORBIDDEN.search(body)
     return None if found is None else f"U+{ord(found.group().decode('utf-8')):04X}"
-
-
-def without_xml(form: str, accept: str | None) -> Choice | None:
-    """The client's best acceptable representation that is not XML, for a result XML cannot
-    carry; None when the client accepts only XML (then the answer is 406)."""
-    table = {media: fmt for media, fmt in table_for(form).items() if fmt not in XML_FORMATS}
-    ranges = [(media, q) for media, q in parse_accept(accept) if q > 0]
-    if not ranges:
-        ranges = [("*/*", 1.0)]
-    for media, _q in ranges:
-        if media == "*/*":
-            results = form in ("SELECT", "ASK")
-            default = "application/sparql-results+json" if results else FALLBACK_GRAPH_MEDIA_TYPE
-            return Choice(default, table[default], explicit=False)
-        if media.endswith("/*"):
-            for candidate, fmt in table.items():
-                if candidate.startswith(media[:-1]):
-                    return Choice(candidate, fmt, explicit=True)
-        elif media in table:
-            return Choice(media, table[media], explicit=True)
-    return None
 
 
 def xml_refusal(character: str, form: str) -> str:

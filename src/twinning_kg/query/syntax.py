@@ -102,6 +102,9 @@ class Analysis:
     services: tuple[ServiceClause, ...]
     tokens: int
     depth: int  # deepest nesting of brackets reached
+    # (start, end, base) of every IRIREF token in `text`, with the BASE in force there (None:
+    # none), so a caller can read each IRI as written (`query.iri_space`)
+    iris: tuple[tuple[int, int, str | None], ...] = ()
 
 
 # ------------------------------------------------------------------ \u escapes (§19.2)
@@ -325,7 +328,7 @@ class _Reader:
 
     __slots__ = (
         "text", "base", "budget", "prefixes", "services", "has_dataset", "count", "depth",
-        "deepest", "kind", "value", "lower", "start", "end", "in_service",
+        "deepest", "kind", "value", "lower", "start", "end", "in_service", "iris",
     )
 
     def __init__(self, text: str, base: str | None, budget: Budget) -> None:
@@ -339,6 +342,7 @@ class _Reader:
         self.depth = 0
         self.deepest = 0
         self.in_service = 0
+        self.iris: list[tuple[int, int, str | None]] = []
         # the current token
         self.kind = ""
         self.value = ""
@@ -387,6 +391,8 @@ class _Reader:
         self.end = match.end()
         if kind == "word":
             self.lower = self.value.lower()
+        elif kind == "iri":
+            self.iris.append((pos, self.end, self.base))
 
     def _advance(self) -> None:
         self._lex(self.end)
@@ -471,6 +477,7 @@ class _Reader:
             services=tuple(self.services),
             tokens=self.count,
             depth=self.deepest,
+            iris=tuple(self.iris),
         )
 
     def _prologue(self) -> None:

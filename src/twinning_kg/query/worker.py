@@ -13,7 +13,13 @@ overruns is killed, whatever it was doing):
 2. SERVICE targets the guard accepted are rewritten to the relay of the worker's own
    network namespace (`sandbox`), which leads to the egress proxy (`egress`): the
    worker itself can reach no network, so a query the guard misread calls nothing;
-3. evaluation by pyoxigraph, and serialisation by its native writers.
+3. evaluation by pyoxigraph, and serialisation by its native writers, in the format the
+   one negotiation policy chose (`result_formats`, `negotiation`): a result the client
+   accepts no format of is refused with 406 before it is computed.
+
+A job carrying the client's IRI space (`Job.public_base`, with `serve --base-url`) has
+its public IRIs read as canonical by the guard, and its result's IRIs written under the
+public base (`iri_space`): in the TSV intermediate for solutions, on the terms for graphs.
 
 The row cap is checked without a Python loop over solutions: SELECT results are first
 written as SPARQL TSV (one line per row, newlines inside literals are escaped) into a
@@ -33,6 +39,8 @@ from typing import Any
 
 from twinning_kg.query import guard as query_guard
 from twinning_kg.query import sandbox
+from twinning_kg.query.iri_space import IriSpace
+from twinning_kg.query.negotiation import NotAcceptable
 from twinning_kg.query.result_formats import (
     FALLBACK_GRAPH_MEDIA_TYPE,
     GRAPH_FORMATS,
@@ -103,25 +111,33 @@ class _Guard:
     def __init__(self, config: WorkerConfig, federation: str | None) -> None:
         self.config = config
         self.federation_refusal = federation  # None: SERVICE to the allow-list works
-        # query -> QueryInfo, or (status, message) of a refusal (a fresh GuardError is raised
-        # each time: re-raising one exception object would grow its traceback forever)
-        self.cache: OrderedDict[str, query_guard.QueryInfo | tuple[int, str]] = OrderedDict()
+        # (query, public base) -> QueryInfo, or (status, message) of a refusal (a fresh
+        # GuardError is raised each time: re-raising one exception object would grow its
+        # traceback forever)
+        self.cache: OrderedDict[tuple[str, str | None], query_guard.QueryInfo | tuple[int, str]] = (
+            OrderedDict()
+        )
 
-    def check(self, query: str) -> query_guard.QueryInfo:
-        verdict = self.cache.get(query)
+    def check(self, query: str, iris: IriSpace | None = None) -> query_guard.QueryInfo:
+        key = (query, iris.public if iris is not None else None)
+        verdict = self.cache.get(key)
         if verdict is None:
             try:
                 verdict = query_guard.check(
-                    query, self.config.allowlist, base_iri=self.config.base_iri, budget=self.config.budget
+                    query,
+                    self.config.allowlist,
+                    base_iri=self.config.base_iri,
+                    budget=self.config.budget,
+                    iris=iris,
                 )
             except query_guard.GuardError as exc:
                 verdict = (exc.status, exc.message)
             if len(query) <= query_guard.GUARD_CACHE_CHARS:
-                self.cache[query] = verdict
+                self.cache[key] = verdict
                 if len(self.cache) > query_guard.GUARD_CACHE_SIZE:
                     self.cache.popitem(last=False)
         else:
-            self.cache.move_to_end(query)
+            self.cache.move_to_end(key)
         if isinstance(verdict, tuple):
             raise query_guard.GuardError(*verdict)
         if verdict.services and self.federation_refusal:
@@ -179,16 +195,26 @@ def worker_main(conn: Any, config: WorkerConfig) -> None:
 
 
 def _run_job(ox: Any, store: Any, job: Job, max_rows: int, guard: _Guard) -> Reply:
+    iris = IriSpace(job.base_iri, job.public_base) if job.public_base else None
     try:
-        info = guard.check(job.query)
+        info = guard.check(job.query, iris)
     except query_guard.GuardError as exc:
         return Refusal(exc.status, exc.message)
-    kwargs: dict[str, Any] = {}
+    except ValueError as exc:  # an IRI space that is not one (the server refuses it at start-up)
+        return Refusal(400, str(exc))
     try:
-        if job.default_graphs or job.named_graphs:
+        negotiate(info.form, job.accept)  # 406 before the work, not after it
+    except NotAcceptable as exc:
+        return Refusal(406, exc.message)
+    kwargs: dict[str, Any] = {}
+    default_graphs, named_graphs = job.default_graphs, job.named_graphs
+    if iris is not None:
+        default_graphs, named_graphs = iris.graph_names(default_graphs), iris.graph_names(named_graphs)
+    try:
+        if default_graphs or named_graphs:
             # SPARQL 1.1 Protocol §2.1.4: a protocol dataset replaces the query's.
-            kwargs["default_graph"] = [ox.NamedNode(u) for u in job.default_graphs]
-            kwargs["named_graphs"] = [ox.NamedNode(u) for u in job.named_graphs]
+            kwargs["default_graph"] = [ox.NamedNode(u) for u in default_graphs]
+            kwargs["named_graphs"] = [ox.NamedNode(u) for u in named_graphs]
         elif job.union and not info.has_dataset_clause:
             kwargs["use_default_graph_as_union"] = True
     except ValueError as exc:
@@ -207,8 +233,8 @@ def _run_job(ox: Any, store: Any, job: Job, max_rows: int, guard: _Guard) -> Rep
             body = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
             return Answer("ASK", choice.content_type, federated, body)
         if isinstance(result, ox.QuerySolutions):
-            return _solutions(ox, result, job.accept, max_rows, federated)
-        return _triples(ox, result, info.form, job.accept, max_rows, federated)
+            return _solutions(ox, result, job.accept, max_rows, federated, iris)
+        return _triples(ox, result, info.form, job.accept, max_rows, federated, iris)
     except OSError as exc:
         return _evaluation_error(info, exc, guard)
 
@@ -233,7 +259,9 @@ def _evaluation_error(info: query_guard.QueryInfo, exc: Exception, guard: _Guard
     return Refusal(400, f"query evaluation failed: {exc}")
 
 
-def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int, federated: bool) -> Reply:
+def _solutions(
+    ox: Any, solutions: Any, accept: str, max_rows: int, federated: bool, iris: IriSpace | None
+) -> Reply:
     choice = negotiate("SELECT", accept)
     writer = _CappedWriter(max_rows + 1)  # + the header line
     try:
@@ -244,6 +272,8 @@ def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int, federated: b
     if writer.exceeded:
         return Refusal(422, _row_cap_message(max_rows))
     tsv = writer.getvalue()
+    if iris is not None:
+        tsv = iris.solutions_tsv(tsv)
     if choice.format == "TSV":
         return Answer("SELECT", choice.content_type, federated, tsv)
     again = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
@@ -258,7 +288,9 @@ def _solutions(ox: Any, solutions: Any, accept: str, max_rows: int, federated: b
     return Answer("SELECT", choice.content_type, federated, body)
 
 
-def _triples(ox: Any, triples: Any, form: str, accept: str, max_rows: int, federated: bool) -> Reply:
+def _triples(
+    ox: Any, triples: Any, form: str, accept: str, max_rows: int, federated: bool, iris: IriSpace | None
+) -> Reply:
     form = form if form in ("CONSTRUCT", "DESCRIBE") else "CONSTRUCT"
     choice = negotiate(form, accept)
     collected = []
@@ -266,6 +298,8 @@ def _triples(ox: Any, triples: Any, form: str, accept: str, max_rows: int, feder
         collected.append(triple)
         if len(collected) > max_rows:
             return Refusal(422, _row_cap_message(max_rows, "triples"))
+    if iris is not None:
+        collected = iris.triples(ox, collected)
     try:
         body = ox.serialize(collected, format=getattr(ox.RdfFormat, choice.format))
     except (ValueError, OSError) as exc:

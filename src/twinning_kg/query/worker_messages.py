@@ -34,9 +34,15 @@ class Job:
     union: bool  # the default graph is the union of the named graphs (unless the query says)
     accept: str
     base_iri: str  # relative IRIs resolve against the dataset's base IRI, as in our data files
+    # the client's IRI space (`query.iri_space`): our IRIs are read and written under this
+    # base instead of the base IRI; None: as the data holds them (the site's own queries)
+    public_base: str | None = None
 
     def __reduce__(self) -> tuple[type[Job], tuple[object, ...]]:
-        fields = (self.query, self.default_graphs, self.named_graphs, self.union, self.accept, self.base_iri)
+        fields = (
+            self.query, self.default_graphs, self.named_graphs, self.union, self.accept, self.base_iri,
+            self.public_base,
+        )
         return Job, fields
 
 

@@ -348,6 +348,7 @@ class WorkerPoolEngine:
             union=self.union_default_graph,
             accept=request.accept,
             base_iri=self.settings.base_iri,
+            public_base=request.public_base,
         )
         try:
             reply = await self._ask(loop, worker, job, timeout)

@@ -1,38 +1,94 @@
-"""`create_app`: the FastAPI application serving one release.
+"""`create_app`: the web application serving one release, and its one route table.
 
-Routers live in their own modules (`sparql`, `catalog_routes`, `audit_routes`, `linked_data`),
-each exposing `make_router(ctx) -> APIRouter`; this module wires them with the
-cross-cutting middleware.
+Every URL the server answers is listed in `_routes()` (Datasette's layout): path, view,
+methods; the views live in `views/`, one module per kind of resource. Around them, the
+cross-cutting middleware (`middleware.install`) and, outermost, the security headers.
+Errors the router itself raises (no such route, a method a route does not have) are
+answered like every other error: a page or plain text, as the client prefers.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from twinning_kg.config import Settings
 from twinning_kg.query.engine import QueryEngine
 from twinning_kg.release.reader import Release
-from twinning_kg.web import audit_routes, catalog_routes, linked_data, sparql
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import install as install_middleware
+from twinning_kg.web.responses import error
 from twinning_kg.web.security_headers import SecurityHeaders
+from twinning_kg.web.views import audit_page, landing, ontology, publication, resources, sparql
 
-ROUTER_MODULES = (sparql, catalog_routes, audit_routes, linked_data)  # in this order: first match wins
-# Vendored assets (YASGUI, map data): served by us so no page needs a CDN.
+# Vendored assets (YASGUI, map data, stylesheet, icon): served by us so no page needs a CDN.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+GET = ["GET"]  # Starlette answers HEAD for every GET route
 
 
-def create_app(settings: Settings, release: Release, engine: QueryEngine) -> FastAPI:
-    """Build the app serving `release` through `engine` (a worker pool or a remote store)."""
+def _routes() -> list[BaseRoute]:
+    """Every URL of the site, in matching order (the first match wins)."""
+    endpoint = sparql.Endpoint()
+    return [
+        Route("/", landing.landing, methods=GET),
+        Route("/favicon.ico", landing.favicon, methods=GET),
+        # SPARQL 1.1 Protocol: queries, service description, YASGUI (GET, HEAD, POST, OPTIONS)
+        Route("/sparql", endpoint),
+        Route("/sparql/", endpoint),
+        # linked data: things 303 to their documents (Cool URIs §4.3); the vocabulary
+        Route("/id/{path:path}", resources.thing, methods=GET),
+        Route("/doc/{path:path}", resources.document, methods=GET),
+        Route("/ontology", ontology.ontology, methods=GET),
+        Route("/ontology/{version}", ontology.ontology_version, methods=GET),
+        # what portals and other graphs harvest, and the IRIs the catalog and VoID mint
+        Route("/catalog", publication.catalog, methods=GET),
+        Route("/.well-known/void", publication.void, methods=GET),
+        Route("/dataset/{rest:path}", publication.described_elsewhere, methods=GET),
+        Route("/distribution/{rest:path}", publication.described_elsewhere, methods=GET),
+        Route("/service/{rest:path}", publication.described_elsewhere, methods=GET),
+        Route("/void", publication.described_elsewhere, methods=GET),
+        Route("/void/{rest:path}", publication.described_elsewhere, methods=GET),
+        Route("/about", publication.about, methods=GET),
+        Route("/dumps", publication.dumps_slash, methods=GET),
+        Route("/dumps/", publication.dumps_index, methods=GET),
+        Route("/dumps/{name}", publication.dump, methods=GET),
+        Route("/audit", audit_page.audit, methods=GET),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+async def _router_error(request: Request, exc: Exception) -> Response:
+    """404 for a URL no route has, 405 for a method a route does not take (with `Allow`)."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 405:
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return error(
+            request,
+            405,
+            "method_not_allowed",
+            "method_not_allowed_text",
+            detail=request.method,
+            headers=headers,
+        )
+    return error(request, 404, "not_found", "not_found_page_text", detail=request.url.path)
+
+
+def create_app(settings: Settings, release: Release, engine: QueryEngine) -> Starlette:
+    """The app serving `release` through `engine` (a worker pool or a remote store).
+
+    Raises ValueError when `settings.base_url` and the release's base IRI cannot be one
+    IRI space (one contains the other: `query.iri_space`).
+    """
     ctx = AppContext(settings=settings, release=release, engine=engine)
-    app = FastAPI(title="twinning-kg", docs_url=None, redoc_url=None, openapi_url=None)
+    ctx.iri_space  # noqa: B018 - fail now, not on the first request
+    app = Starlette(routes=_routes(), exception_handlers={404: _router_error, 405: _router_error})
     app.state.ctx = ctx
-    for module in ROUTER_MODULES:
-        app.include_router(module.make_router(ctx))
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_middleware(app, settings, ctx)  # log, hosts, size limit, CORS, release check, ETag, gzip
     # Security headers outside everything, Starlette's own error handler included, so a
     # 500 carries them too (add_middleware would place them inside that handler).

@@ -2,8 +2,8 @@
 
 The comparison is `checks.partner_graphs` (the audit's, over the snapshots that
 `refresh-partners` stored and the build published); this module only runs it over the
-served release, through the query engine like every page query, from a worker thread so
-the event loop keeps serving. Nothing is fetched from the network at request time.
+served release, once per release, through the query engine like every page query, from a
+worker thread so the event loop keeps serving. Nothing is fetched from the network at request time.
 A release without partner graphs (no `{base}graph/partners`) costs no query at all.
 """
 
@@ -36,27 +36,29 @@ def _sync_select(ctx: AppContext, loop: asyncio.AbstractEventLoop):  # noqa: ANN
 
 
 async def confirmation(ctx: AppContext, partnership: str) -> Confirmation | None:
-    """The partner graph's word on our `partnership`; None when the release holds no partner graphs."""
+    """The partner graph's word on our `partnership`; None when the release holds no partner
+    graphs, or when they cannot be read (the page still shows without it)."""
     if not holds_partner_graphs(ctx):
         return None
-    loop = asyncio.get_running_loop()
-    s = ctx.settings
     try:
-        return await asyncio.to_thread(
-            partner_graphs.confirmation, _sync_select(ctx, loop), ctx.base_iri, ctx.vocabulary, s.city_key,
-            ctx.canonical(partnership),
-        )
+        results = await cross_graph(ctx)
     except Exception as exc:  # noqa: BLE001 - the page still shows without it
         log.warning("partner confirmation of %s failed: %s", partnership, exc)
         return None
+    return partner_graphs.confirmation_in(results, ctx.canonical(partnership))
 
 
 async def cross_graph(ctx: AppContext) -> list[CrossGraph]:
-    """Every partner graph's accounts of our partnerships, for /audit."""
+    """Every partner graph's accounts of our partnerships (/audit and the partnership pages),
+    compared once per release."""
     if not holds_partner_graphs(ctx):
         return []
     loop = asyncio.get_running_loop()
-    return await asyncio.to_thread(
-        partner_graphs.cross_graph, _sync_select(ctx, loop), ctx.base_iri, ctx.vocabulary,
-        ctx.settings.city_key,
-    )
+
+    async def compare() -> list[CrossGraph]:
+        return await asyncio.to_thread(
+            partner_graphs.cross_graph, _sync_select(ctx, loop), ctx.base_iri, ctx.vocabulary,
+            ctx.settings.city_key,
+        )
+
+    return await ctx.memo_async("partner-graphs", compare)

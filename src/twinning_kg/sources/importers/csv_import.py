@@ -1,7 +1,7 @@
 """Read a contributor CSV (`data/templates/partnerships-template.csv`) into an ImportBatch.
 
 One row per partnership between two places named by their Wikidata QIDs. The columns
-and their rules are documented in README.md, section "The world's twinning"; every problem is reported as
+and their rules are documented in docs/importing.md; every problem is reported as
 `FILE:LINE: column: what is wrong`, and a file with any problem imports nothing.
 A row states the partnership itself (not a direction), so CSV pairs are never one-way.
 Sources a row names but the curated data does not describe are described from the

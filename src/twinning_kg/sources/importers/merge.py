@@ -1,6 +1,6 @@
 """Reconcile an ImportBatch with the curated data and add it as one named graph.
 
-Rules (issue 4, README.md, section "The world's twinning"):
+Rules (docs/importing.md, "How imported data enters the model"):
 - Places are reconciled by QID: a curated place with `owl:sameAs wd:Q…` *is* that
   place; the import adds nothing to it (its labels, country, coordinates stay curated).
   Other QIDs become `{base}id/place/{QID}`: `tw:Place`, their labels, `owl:sameAs`.

@@ -1,7 +1,7 @@
 """Read a Wikidata Query Service result (SPARQL 1.1 JSON) of P190 with start/end qualifiers.
 
 The query to run on https://query.wikidata.org/ is `wdqs-p190.rq` beside this module
-(documented in README.md, section "The world's twinning"). Variables: `?city ?twin` (Wikidata entity IRIs,
+(documented in docs/importing.md). Variables: `?city ?twin` (Wikidata entity IRIs,
 required), `?cityLabel ?twinLabel` (language-tagged, from the label service), and the
 P580 start / P582 end qualifiers as full values, `?start ?startPrecision ?end
 ?endPrecision`, because only the value node carries Wikidata's time precision

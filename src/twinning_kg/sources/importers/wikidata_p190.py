@@ -19,7 +19,7 @@ from twinning_kg.sources.importers.model import ImportBatch, InputError, Label, 
 SOURCE_ID = "wikidata-p190-2016"
 AREA = "wikidata-p190-2016"
 # P190 "twinned administrative body" covers every sister-city relation on Wikidata;
-# of our kind concepts, town twinning is the one it names (README.md, section "The world's twinning").
+# of our kind concepts, town twinning is the one it names (docs/importing.md).
 P190_KIND = "town-twinning"
 
 

@@ -15,7 +15,8 @@ const first = examples.length ? examples[0].query : "SELECT * WHERE { ?s ?p ?o }
 const yasgui = new Yasgui(document.getElementById("yasgui"), {
   requestConfig: { endpoint: endpoint, method: "POST" },
   copyEndpointOnNewTab: true,
-  persistenceId: "twinning-kg-yasgui",
+  // one set of saved tabs per page language: the example tabs are titled in it
+  persistenceId: "twinning-kg-yasgui-" + document.documentElement.lang,
   endpointCatalogueOptions: { getData: () => [{ endpoint: endpoint }], keys: [] },
   yasqe: { value: first, autocompleters: ["variables"] },
 });
