@@ -5,7 +5,8 @@ Discovery, in the order a client that knows nothing but a URL follows it:
    DCAT description leads on to its dumps (`void:dataDump`, `dcat:downloadURL`) or, when
    it has none, to its SPARQL endpoint (`void:sparqlEndpoint`, `dcat:endpointURL`);
 2. an HTML page's `<link rel="alternate|describedby|meta">` to an RDF document, else the
-   host's `/.well-known/void` (RFC 8615; VoID §7.2), which is then read as in 1;
+   host's `/.well-known/void` (RFC 8615; VoID §7.2), which is then read as in 1 (a linked
+   document that offers no dump or endpoint is the data itself, as an alternate of the page);
 3. the dump (N-Triples, N-Quads, Turtle, RDF/XML, JSON-LD, plain or gzip), or a SPARQL
    CONSTRUCT of the partnerships and what they point to from the endpoint.
 
@@ -131,13 +132,16 @@ async def _read(url: str, limits: Limits, vocabulary: str | None) -> RemoteGraph
         reader = _Reader(client, limits, url, trail)
         first = await reader.get(url, ACCEPT_START, allowed=set(RDF_TYPES) | HTML_TYPES | GZIP_TYPES)
         landing = first.media_type in HTML_TYPES
+        linked = None
         if landing:
-            description_url = _linked_description(first) or urljoin(first.url, "/.well-known/void")
+            linked = _linked_description(first)
+            description_url = linked or urljoin(first.url, "/.well-known/void")
             first = await reader.get(description_url, ACCEPT_RDF, allowed=set(RDF_TYPES))
         parsed = _parse(first, limits)
         dumps, endpoints = _offers(parsed[0], first.url)
         if not dumps and not endpoints:
-            if landing:
+            # the page's own RDF alternate is the data; /.well-known/void must lead on
+            if landing and not linked:
                 raise RemoteGraphError(f"{first.url}: describes no dump (void:dataDump, dcat:downloadURL) "
                                        "and no SPARQL endpoint")
             return _result(url, first.url, parsed, trail)  # the URL was the data itself

@@ -1,0 +1,310 @@
+"""The twinning web end to end: two cities' graphs, each served by the kit, read each other.
+
+Kassel's graph is served by the real server (`local_server`, `--base-url` its own address);
+Mulhouse's project is started with `new-city Q79815 --crawl` from the 2016 crawl, validated
+and built with `--project`, and served the same way. `check-links` reads each from the
+other over HTTP, as a linked-data client that knows only the landing page: both find the
+partnership reciprocal. After Mulhouse's curator records a different start year (a second
+build, a second server), both directions report a conflict with both values and both
+sources. Partners that state a partnership alone, or leave ours out, are one-way; they are
+served by a small partner server in this process, which also plays the hostile partner:
+an endless body, a 30 s stall, a byte a second, redirect loops, a wrong or lying media
+type, a gzip bomb. Each ends with exit 2 and one line that says why, within the limits.
+Every JSON report is checked against docs/schemas/check-links.schema.json.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import ROOT, ServerProcess, run_cli, shared_path
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "check-links.schema.json").read_text(encoding="utf-8"))
+KASSEL = "https://w3id.org/twinning-kg/"
+MULHOUSE = "https://data.mulhouse.example/"
+ESTABLISHMENT = "pship:mulhouse--Q2865 a tw:Partnership , tw:ProvisionalPartnership ;\n"
+
+
+def check_links(*args: str, timeout: float = 300) -> tuple[dict, int]:
+    """`check-links --format json ARGS`: the report, checked against the schema, and the exit status."""
+    proc = run_cli("check-links", "--format", "json", *args, timeout=timeout)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(proc.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    return report, proc.returncode
+
+
+def only(report: dict, partner: str) -> dict:
+    [pair] = [p for p in report["partnerships"] if p["partner"] == partner]
+    return pair
+
+
+# ------------------------------------------------------------------ two cities, two servers
+
+
+@pytest.fixture(scope="module")
+def mulhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mulhouse's project as a city's open-data team starts it, validated and built."""
+    crawl = shared_path("data", "wikidata-p190-2016")
+    project = tmp_path_factory.mktemp("mulhouse") / "mulhouse"
+    run_cli(
+        "new-city", "Q79815", "--crawl", str(crawl / "relations.tsv"), str(crawl / "names.tsv"),
+        "--out", str(project), "--base-iri", MULHOUSE,
+        "--label", "de=Mülhausen", "--label", "en=Mulhouse", "--label", "fr=Mulhouse", check=True,
+    )
+    run_cli("validate", "--project", str(project), check=True)
+    run_cli("build", "--project", str(project), "--out", str(project / "site"), check=True)
+    return project
+
+
+@pytest.fixture(scope="module")
+def recurated(mulhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same project after its curator recorded 1970 as the start of the Kassel partnership."""
+    project = tmp_path_factory.mktemp("mulhouse-1970") / "mulhouse"
+    shutil.copytree(mulhouse, project, ignore=shutil.ignore_patterns("site"))
+    path = project / "data" / "mulhouse" / "partnerships.ttl"
+    text = path.read_text(encoding="utf-8")
+    assert ESTABLISHMENT in text, "new-city writes the Kassel partnership as provisional"
+    event = "    tw:event <id/partnership/mulhouse--Q2865/establishment-1970> ;\n"
+    text = text.replace(ESTABLISHMENT, ESTABLISHMENT + event)
+    text += (
+        "\n<id/partnership/mulhouse--Q2865/establishment-1970> a tw:Establishment ;\n"
+        '    tw:date "1970"^^xsd:gYear ; tw:datePrecision prec:year ;\n'
+        "    tw:eventSource source:wikidata-p190-2016 .\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    run_cli("validate", "--project", str(project), check=True)
+    run_cli("build", "--project", str(project), "--out", str(project / "site"), check=True)
+    return project
+
+
+def serve(project: Path, log_dir: Path) -> ServerProcess:
+    srv = ServerProcess(["--project", str(project), "--graph", str(project / "site")])
+    srv.args += ["--base-url", srv.url + "/"]
+    return srv.start(log_dir)
+
+
+@pytest.fixture(scope="module")
+def mulhouse_server(mulhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = serve(mulhouse, tmp_path_factory.mktemp("logs"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def recurated_server(recurated: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = serve(recurated, tmp_path_factory.mktemp("logs"))
+    yield srv
+    srv.stop()
+
+
+def test_kassel_reads_mulhouse_over_http_and_finds_the_pair_reciprocal(
+    mulhouse_server: ServerProcess,
+) -> None:
+    report, status = check_links(mulhouse_server.url + "/")
+    assert status == 0, report["summary"]
+    assert report["their_cities"] == ["Q79815"]
+    assert report["summary"]["partnerships"] == 1 and report["summary"]["findings"] == 0
+    pair = only(report, "Q79815")
+    assert pair["status"] == "reciprocal" and pair["differences"] == []
+    assert pair["ours"] == f"{KASSEL}id/partnership/kassel--mulhouse"
+    assert pair["theirs"] == f"{MULHOUSE}id/partnership/mulhouse--Q2865"
+    assert pair["accounts"]["theirs"]["provisional"] is True
+    # discovered as a linked-data client does: landing page -> /.well-known/void -> a dump
+    read = report["read"]
+    assert read["trail"][:2] == [mulhouse_server.url + "/", mulhouse_server.url + "/.well-known/void"]
+    assert read["via"] == "dump" and read["url"].startswith(mulhouse_server.url + "/dumps/")
+
+
+def test_mulhouse_reads_kassel_over_http_and_finds_the_pair_reciprocal(
+    mulhouse: Path, local_server: ServerProcess
+) -> None:
+    report, status = check_links("--project", str(mulhouse), local_server.url + "/")
+    assert status == 0, report["summary"]
+    assert report["ours"] == {"city": f"{MULHOUSE}id/place/mulhouse", "wikidata": "Q79815"}
+    assert report["their_cities"] == ["Q2865"]
+    pair = only(report, "Q2865")
+    assert pair["status"] == "reciprocal"
+    assert (pair["ours"], pair["theirs"]) == (
+        f"{MULHOUSE}id/partnership/mulhouse--Q2865", f"{KASSEL}id/partnership/kassel--mulhouse"
+    )
+
+
+def test_a_different_start_year_is_a_conflict_with_both_values_both_ways(
+    recurated: Path, recurated_server: ServerProcess, local_server: ServerProcess
+) -> None:
+    kassel_view, status = check_links(recurated_server.url + "/")
+    assert status == 1
+    pair = only(kassel_view, "Q79815")
+    assert pair["status"] == "conflict"
+    [start] = pair["differences"]
+    assert start["property"] == "start"
+    assert (start["ours"]["value"], start["theirs"]["value"]) == ("1965", "1970")
+    assert f"{KASSEL}id/source/presse-mulhouse-2015" in {s["iri"] for s in start["ours"]["sources"]}
+    assert [s["iri"] for s in start["theirs"]["sources"]] == [f"{MULHOUSE}id/source/wikidata-p190-2016"]
+
+    mulhouse_view, status = check_links("--project", str(recurated), local_server.url + "/")
+    assert status == 1
+    [start] = only(mulhouse_view, "Q2865")["differences"]
+    assert (start["ours"]["value"], start["theirs"]["value"]) == ("1970", "1965")
+
+    text = run_cli("check-links", "--project", str(recurated), local_server.url + "/")
+    assert text.returncode == 1
+    assert "CONFLICT" in text.stdout and "ours 1970" in text.stdout and "theirs 1965" in text.stdout
+
+
+# ------------------------------------------------------------------ a partner server, polite or hostile
+
+
+class Partner(BaseHTTPRequestHandler):
+    """A partner city's server: published graphs at some paths, every kind of trouble at others."""
+
+    stop = threading.Event()  # set at teardown: a stalling answer ends at once
+
+    def log_message(self, *args: object) -> None:  # quiet
+        pass
+
+    def send(self, status: int, media: str, body: bytes, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: C901, N802 - one branch per kind of partner
+        path = self.path
+        if path == "/weimar/":  # a landing page linking its data (one-way: only theirs)
+            link = '<link rel="alternate" type="application/n-triples" href="/weimar/data.nt">'
+            page = f"<!doctype html><html><head>{link}</head><body>Weimar</body></html>"
+            self.send(200, "text/html", page.encode())
+        elif path == "/weimar/data.nt":
+            self.send(200, "application/n-triples", (FIXTURES / "weimar-one-way.nt").read_bytes())
+        elif path == "/rovaniemi/":  # a page without links: the client asks /.well-known/void
+            self.send(200, "text/html; charset=utf-8", b"<!doctype html><title>Rovaniemi</title>")
+        elif path == "/.well-known/void":
+            void = (
+                "@prefix void: <http://rdfs.org/ns/void#> .\n"
+                "<#rovaniemi> a void:Dataset ; void:dataDump </rovaniemi/data.ttl.gz> .\n"
+            )
+            self.send(200, "text/turtle", void.encode())
+        elif path == "/rovaniemi/data.ttl.gz":
+            dump = gzip.compress((FIXTURES / "rovaniemi-silent.ttl").read_bytes())
+            self.send(200, "application/gzip", dump)
+        elif path == "/endless":  # an answer that never ends
+            self.send_response(200)
+            self.send_header("Content-Type", "application/n-triples")
+            self.end_headers()
+            line = b"<https://x.example/s> <https://x.example/p> <https://x.example/o> .\n" * 1000
+            try:
+                while not self.stop.is_set():
+                    self.wfile.write(line)
+            except OSError:
+                pass
+        elif path == "/stall":  # headers, then 30 s of nothing
+            self.send_response(200)
+            self.send_header("Content-Type", "text/turtle")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.flush()
+            self.stop.wait(30)
+        elif path == "/silent":  # not even headers for 30 s
+            self.stop.wait(30)
+        elif path == "/drip":  # a valid graph, one byte a second
+            self.send_response(200)
+            self.send_header("Content-Type", "application/n-triples")
+            self.end_headers()
+            for byte in b"<https://x.example/s> <https://x.example/p> <https://x.example/o> .\n":
+                if self.stop.wait(1):
+                    break
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    break
+        elif path == "/loop":
+            self.send(302, "text/plain", b"", Location="/loop")
+        elif path.startswith("/hop/"):  # /hop/1 -> /hop/2 -> ... never the same URL twice
+            self.send(302, "text/plain", b"", Location=f"/hop/{int(path[5:]) + 1}")
+        elif path == "/picture":  # not RDF, not a page
+            self.send(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        elif path == "/lying":  # says Turtle, is not
+            self.send(200, "text/turtle", b"<html><body>Not Turtle at all</body></html>\n")
+        elif path == "/bomb.nt.gz":  # 1 KB that unpacks to 64 MB
+            self.send(200, "application/gzip", gzip.compress(b" " * (64 * 1024 * 1024)))
+        else:
+            self.send(404, "text/plain", b"not here")
+
+
+@pytest.fixture(scope="module")
+def partner() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    Partner.stop.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_a_partnership_only_their_graph_states_is_one_way_theirs(partner: str) -> None:
+    report, status = check_links(partner + "/weimar/")
+    assert status == 1
+    pair = only(report, "Q3955")
+    assert pair["status"] == "one-way-theirs" and pair["ours"] is None
+    assert pair["theirs"] == "https://weimar.example/id/partnership/weimar--Q2865"
+    assert report["read"]["trail"] == [partner + "/weimar/", partner + "/weimar/data.nt"]
+
+
+def test_a_partner_graph_that_leaves_ours_out_is_one_way_ours(partner: str) -> None:
+    report, status = check_links(partner + "/rovaniemi/")
+    assert status == 1
+    pair = only(report, "Q103717")
+    assert pair["status"] == "one-way-ours" and pair["theirs"] is None
+    assert pair["ours"] == f"{KASSEL}id/partnership/kassel--rovaniemi"
+    assert report["read"]["trail"] == [
+        partner + "/rovaniemi/", partner + "/.well-known/void", partner + "/rovaniemi/data.ttl.gz"
+    ]
+    assert report["summary"]["one_way_ours"] == 1 and report["summary"]["reciprocal"] == 0
+
+
+# path, limits given, words the one line must hold, most seconds it may take
+HOSTILE = {
+    "endless": ("/endless", ["--max-bytes", "1048576"], "more than the limit of 1,048,576 bytes", 20),
+    "stall": ("/stall", ["--timeout", "3"], "time limit", 3 + 12),
+    "silent": ("/silent", ["--timeout", "3"], "time limit", 3 + 12),
+    "drip": ("/drip", ["--timeout", "3"], "time limit", 3 + 12),
+    "loop": ("/loop", [], "redirect loop", 20),
+    "hops": ("/hop/1", ["--max-redirects", "3"], "more than 3 redirects", 20),
+    "picture": ("/picture", [], "served as image/png", 20),
+    "lying": ("/lying", [], "/lying", 20),
+    "bomb": ("/bomb.nt.gz", ["--max-bytes", "1048576"], "once decompressed", 20),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_partner_gets_one_line_and_exit_2_within_the_limits(partner: str, case: str) -> None:
+    path, limits, words, most = HOSTILE[case]
+    started = time.monotonic()
+    proc = run_cli("check-links", *limits, partner + path, timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert words in lines[0] and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert took < most, f"{case}: {took:.1f} s"
