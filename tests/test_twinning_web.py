@@ -28,6 +28,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, ServerProcess, run_cli, shared_path
+from web_support import in_process
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
 SCHEMA = json.loads((ROOT / "docs" / "schemas" / "check-links.schema.json").read_text(encoding="utf-8"))
@@ -308,3 +309,52 @@ def test_a_hostile_partner_gets_one_line_and_exit_2_within_the_limits(partner: s
     assert words in lines[0] and "Traceback" not in proc.stderr
     assert proc.stdout == ""
     assert took < most, f"{case}: {took:.1f} s"
+
+
+# ------------------------------------------------------------------ partner graphs on our pages
+
+
+def test_refreshed_partner_graph_shows_in_the_audit_and_on_the_partnership_page(
+    recurated: Path, local_server: ServerProcess, tmp_path: Path
+) -> None:
+    """Mulhouse lists Kassel's graph; refresh-partners keeps what it says (with provenance),
+    the audit lists the conflict beside the claims (exit 1), the page says it differs."""
+    project = tmp_path / "mulhouse"
+    shutil.copytree(recurated, project, ignore=shutil.ignore_patterns("site"))
+    config = project / "twinning-kg.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("partners = []", f'partners = ["{local_server.url}/"]'),
+        encoding="utf-8",
+    )
+    run_cli("refresh-partners", "--project", str(project), check=True)
+    stored = sorted(p.name for p in (project / "partners").iterdir())
+    assert stored, "refresh-partners stores the partner's account under partners/"
+
+    audit = run_cli("audit", "--project", str(project), "--format", "json")
+    assert audit.returncode == 1, audit.stderr
+    assert "1 conflicts with partner graphs" in audit.stderr
+    [graph] = json.loads(audit.stdout)["cross_graph"]
+    assert graph["url"] == local_server.url + "/" and graph["cities"] == ["Q2865"]
+    assert len(graph["sha256"]) == 64 and graph["retrieved"]
+    [pair] = [p for p in graph["partnerships"] if p["status"] == "conflict"]
+    assert [(d["property"], d["ours"]["value"], d["theirs"]["value"]) for d in pair["differences"]] == [
+        ("start", "1970", "1965")
+    ]
+    text = run_cli("audit", "--project", str(project), "--lang", "de")
+    assert "Widerspruch" in text.stdout and "Beginn: unsere 1970" in text.stdout
+
+    site = project / "site"
+    run_cli("build", "--project", str(project), "--out", str(site), check=True)
+    with in_process(site, city_key="mulhouse", vocabulary_iri=KASSEL) as client:
+        page = client.get("/doc/partnership/mulhouse--Q2865", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "partner-differs" in page.text and "states it differently" in page.text
+        assert f'href="{local_server.url}/"' in page.text, "where the partner's account was read"
+        assert "Start: ours 1970" in page.text and "theirs 1965" in page.text
+        german = client.get("/doc/partnership/mulhouse--Q2865?lang=de", headers={"Accept": "text/html"})
+        assert "gibt sie anders an" in german.text and "Beginn: unsere 1970" in german.text
+        other = client.get("/doc/partnership/mulhouse--Q628", headers={"Accept": "text/html"})
+        assert other.status_code == 200 and "partner-no-graph" in other.text, "none speaks for Bergamo"
+        audit_page = client.get("/audit", headers={"Accept": "text/html"})
+        assert 'id="cross-graph"' in audit_page.text and "only in our graph" not in audit_page.text
+        assert "Start: ours 1970" in audit_page.text
