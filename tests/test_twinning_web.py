@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import shlex
 import shutil
 import threading
 import time
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 
@@ -358,3 +361,55 @@ def test_refreshed_partner_graph_shows_in_the_audit_and_on_the_partnership_page(
         audit_page = client.get("/audit", headers={"Accept": "text/html"})
         assert 'id="cross-graph"' in audit_page.text and "only in our graph" not in audit_page.text
         assert "Start: ours 1970" in audit_page.text
+
+
+# ------------------------------------------------------------------ the guide, as written
+
+GUIDE = ROOT / "docs" / "publish-your-city.md"
+SH_BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
+
+
+def guide_commands() -> list[list[str]]:
+    """Every command of the guide's `sh` blocks, in order (continuation lines joined)."""
+    commands = []
+    for block in SH_BLOCK.findall(GUIDE.read_text(encoding="utf-8")):
+        commands += [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    return commands
+
+
+def test_the_publish_guide_runs_as_written(local_server: ServerProcess, tmp_path: Path) -> None:
+    """docs/publish-your-city.md from new-city to a served graph that Kassel reads back: each
+    command as the guide shows it, with the crawl's files and local servers for the URLs."""
+    commands = guide_commands()
+    assert [c[:2] for c in commands] == [["twinning-kg", name] for name in (
+        "new-city", "validate", "refresh-partners", "build", "audit", "check-links", "serve", "check-links"
+    )]
+    crawl = shared_path("data", "wikidata-p190-2016")
+    files = {"relations.tsv": str(crawl / "relations.tsv"), "names.tsv": str(crawl / "names.tsv")}
+    served: ServerProcess | None = None
+    try:
+        for argv in commands:
+            args = [files.get(a) or a for a in argv[1:]]
+            args = [str(tmp_path / a) if a == "mulhouse" or a.startswith("mulhouse/") else a for a in args]
+            args = [local_server.url + "/" if a == KASSEL else a for a in args]
+            if args[0] == "serve":
+                served = ServerProcess(args[1:])
+                at = served.args.index("--base-url")
+                assert served.args[at + 1] == MULHOUSE
+                served.args[at + 1] = served.url + "/"
+                served.start(tmp_path)
+                continue
+            if served is not None:
+                args = [served.url + "/" if a == MULHOUSE else a for a in args]
+            proc = run_cli(*args, cwd=tmp_path)
+            assert proc.returncode == 0, f"{' '.join(argv)}: {proc.stdout}{proc.stderr}"
+            if args[0] == "check-links":
+                assert "all partnerships reciprocal" in proc.stdout, proc.stdout
+            if args[0] == "audit":
+                assert "1 reciprocal" in proc.stdout, proc.stdout
+        assert served is not None
+        page = httpx.get(served.url + "/doc/partnership/mulhouse--Q2865", headers={"Accept": "text/html"})
+        assert "partner-confirmed" in page.text, "Kassel's graph confirms it, and the page says so"
+    finally:
+        if served is not None:
+            served.stop()

@@ -11,7 +11,7 @@ or a built release):
 Their graph comes from a file (`read_graph`: the format by extension) or over HTTP
 (`sources.linked_data_client`, bounded in time, size and redirects); either way the bytes
 pass `untrusted_input` and Oxigraph's strict parsers (line and column on errors, no remote
-JSON-LD context fetched). The JSON form is documented in docs/check-links.md.
+JSON-LD context fetched). The JSON form follows docs/schemas/check-links.schema.json (docs/claims.md).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class PairCheck:
         return "conflict" if self.differences else "reciprocal"
 
     def to_json(self) -> dict[str, Any]:
-        """The schema of docs/check-links.md: `partner`, `ours`, `theirs`, `status`, `differences`."""
+        """docs/schemas/check-links.schema.json: `partner`, `ours`, `theirs`, `status`, `differences`."""
         return {
             "partner": self.partner,
             "label": self.label,

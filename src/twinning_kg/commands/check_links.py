@@ -31,7 +31,7 @@ DEFAULT = client.Limits()
 @click.option("--graph", "graph", type=click.Path(path_type=Path), default=None,
               help="Compare with a built release directory instead of the project's sources.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format (json: docs/check-links.md).")
+              help="Output format (json: docs/schemas/check-links.schema.json).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT.timeout, show_default=True,
               metavar="SECONDS", help="Time for reading their graph over HTTP, all requests together.")
 @click.option("--max-bytes", type=click.IntRange(min=1024), default=DEFAULT.max_bytes, show_default=True,
