@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from twinning_kg.commands._contact import contact_options
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import Settings
 from twinning_kg.graph.quads import UnpublishableTerm
 from twinning_kg.release.builder import BuildError, ValidationFailed, build, sources_date

@@ -16,8 +16,8 @@ from typing import Any
 import click
 
 from twinning_kg.checks import links
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.graph import claims
 from twinning_kg.project import Project
 from twinning_kg.release.reader import Release

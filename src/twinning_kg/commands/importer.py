@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 
 from twinning_kg.commands._contact import contact_options
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import Settings
 from twinning_kg.project import Project
 from twinning_kg.release import import_pipeline

@@ -15,8 +15,8 @@ import click
 from rdflib import URIRef
 from rdflib.namespace import OWL
 
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.project import Project
 from twinning_kg.sources import linked_data_client as client
 from twinning_kg.sources import loading, partner_snapshots

@@ -25,8 +25,8 @@ from typing import Any
 
 import click
 
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
 from twinning_kg.project import Project
 from twinning_kg.query.engine import QueryEngine

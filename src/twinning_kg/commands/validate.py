@@ -11,8 +11,8 @@ from __future__ import annotations
 import click
 
 from twinning_kg.checks.validation import load_shapes, validate
-from twinning_kg.commands._project import project_option, project_settings
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.graph.materialise import materialise
 from twinning_kg.project import Project
 from twinning_kg.sources.loading import SourceError, load

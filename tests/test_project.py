@@ -1,0 +1,60 @@
+"""`--project DIR`: every command reads a city's project the same way, and an unusable one
+is one line naming the file and what is wrong (exit 2), never a traceback.
+
+The working projects are tested end to end in test_twinning_web.py (new-city, validate,
+build, serve, audit, check-links, refresh-partners on Mulhouse's project)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+MULHOUSE = "https://data.mulhouse.example/"
+GOOD = """name = "Mulhouse"
+key = "mulhouse"
+base_iri = "https://data.mulhouse.example/"
+languages = ["de", "en", "fr"]
+partners = []
+"""
+
+# twinning-kg.toml -> words the one line must hold
+BROKEN = {
+    "kit-base": (GOOD.replace(MULHOUSE, "https://w3id.org/twinning-kg/mulhouse/"), "under the kit's"),
+    "no-slash": (GOOD.replace(MULHOUSE, "https://data.mulhouse.example"), "must end with '/'"),
+    "unknown-key": (GOOD + 'colour = "blue"\n', "unknown key(s) colour"),
+    "bad-key": (GOOD.replace('key = "mulhouse"', 'key = "Mul house"'), "key"),
+    "bad-language": (GOOD.replace('"fr"', '"fra"'), "languages"),
+    "bad-partner": (GOOD.replace("partners = []", 'partners = ["file:///etc/passwd"]'), "partners"),
+    "not-toml": ("name = \n", "twinning-kg.toml"),
+}
+COMMANDS = [
+    ["validate"], ["audit"], ["check-links", "x.ttl"], ["refresh-partners"],
+    ["build", "--out", "site"], ["serve"],
+]
+
+
+def one_line_exit_2(proc, *words: str) -> None:  # noqa: ANN001 - a CompletedProcess
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_broken_project_file_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
+    text, words = BROKEN[case]
+    (tmp_path / "twinning-kg.toml").write_text(text, encoding="utf-8")
+    one_line_exit_2(run_cli("validate", "--project", str(tmp_path)), "twinning-kg.toml", words)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_every_command_refuses_a_directory_without_a_project(tmp_path: Path, command: list[str]) -> None:
+    one_line_exit_2(run_cli(*command, "--project", str(tmp_path)), str(tmp_path), "new-city")
+
+
+def test_a_missing_project_directory_is_named(tmp_path: Path) -> None:
+    one_line_exit_2(run_cli("validate", "--project", str(tmp_path / "nowhere")), "nowhere")
