@@ -15,25 +15,22 @@ Every JSON report is checked against docs/schemas/check-links.schema.json.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import shlex
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
 
+import partner_server
 from conftest import ROOT, ServerProcess, run_cli, shared_path
 from web_support import in_process
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
 SCHEMA = json.loads((ROOT / "docs" / "schemas" / "check-links.schema.json").read_text(encoding="utf-8"))
 KASSEL = "https://w3id.org/twinning-kg/"
 MULHOUSE = "https://data.mulhouse.example/"
@@ -171,98 +168,10 @@ def test_a_different_start_year_is_a_conflict_with_both_values_both_ways(
 # ------------------------------------------------------------------ a partner server, polite or hostile
 
 
-class Partner(BaseHTTPRequestHandler):
-    """A partner city's server: published graphs at some paths, every kind of trouble at others."""
-
-    stop = threading.Event()  # set at teardown: a stalling answer ends at once
-
-    def log_message(self, *args: object) -> None:  # quiet
-        pass
-
-    def send(self, status: int, media: str, body: bytes, **headers: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", media)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: C901, N802 - one branch per kind of partner
-        path = self.path
-        if path == "/weimar/":  # a landing page linking its data (one-way: only theirs)
-            link = '<link rel="alternate" type="application/n-triples" href="/weimar/data.nt">'
-            page = f"<!doctype html><html><head>{link}</head><body>Weimar</body></html>"
-            self.send(200, "text/html", page.encode())
-        elif path == "/weimar/data.nt":
-            self.send(200, "application/n-triples", (FIXTURES / "weimar-one-way.nt").read_bytes())
-        elif path == "/rovaniemi/":  # a page without links: the client asks /.well-known/void
-            self.send(200, "text/html; charset=utf-8", b"<!doctype html><title>Rovaniemi</title>")
-        elif path == "/.well-known/void":
-            void = (
-                "@prefix void: <http://rdfs.org/ns/void#> .\n"
-                "<#rovaniemi> a void:Dataset ; void:dataDump </rovaniemi/data.ttl.gz> .\n"
-            )
-            self.send(200, "text/turtle", void.encode())
-        elif path == "/rovaniemi/data.ttl.gz":
-            dump = gzip.compress((FIXTURES / "rovaniemi-silent.ttl").read_bytes())
-            self.send(200, "application/gzip", dump)
-        elif path == "/endless":  # an answer that never ends
-            self.send_response(200)
-            self.send_header("Content-Type", "application/n-triples")
-            self.end_headers()
-            line = b"<https://x.example/s> <https://x.example/p> <https://x.example/o> .\n" * 1000
-            try:
-                while not self.stop.is_set():
-                    self.wfile.write(line)
-            except OSError:
-                pass
-        elif path == "/stall":  # headers, then 30 s of nothing
-            self.send_response(200)
-            self.send_header("Content-Type", "text/turtle")
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            self.wfile.flush()
-            self.stop.wait(30)
-        elif path == "/silent":  # not even headers for 30 s
-            self.stop.wait(30)
-        elif path == "/drip":  # a valid graph, one byte a second
-            self.send_response(200)
-            self.send_header("Content-Type", "application/n-triples")
-            self.end_headers()
-            for byte in b"<https://x.example/s> <https://x.example/p> <https://x.example/o> .\n":
-                if self.stop.wait(1):
-                    break
-                try:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                except OSError:
-                    break
-        elif path == "/loop":
-            self.send(302, "text/plain", b"", Location="/loop")
-        elif path.startswith("/hop/"):  # /hop/1 -> /hop/2 -> ... never the same URL twice
-            self.send(302, "text/plain", b"", Location=f"/hop/{int(path[5:]) + 1}")
-        elif path == "/picture":  # not RDF, not a page
-            self.send(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
-        elif path == "/lying":  # says Turtle, is not
-            self.send(200, "text/turtle", b"<html><body>Not Turtle at all</body></html>\n")
-        elif path == "/bomb.nt.gz":  # 1 KB that unpacks to 64 MB
-            self.send(200, "application/gzip", gzip.compress(b" " * (64 * 1024 * 1024)))
-        else:
-            self.send(404, "text/plain", b"not here")
-
-
 @pytest.fixture(scope="module")
 def partner() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Partner)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    Partner.stop.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with partner_server.running() as url:
+        yield url
 
 
 def test_a_partnership_only_their_graph_states_is_one_way_theirs(partner: str) -> None:
