@@ -11,10 +11,17 @@ import gzip
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
+
+
+@cache
+def bomb() -> bytes:
+    """64 MiB of spaces, gzipped once: about 64 KB on the wire."""
+    return gzip.compress(b" " * (64 * 1024 * 1024))
 
 
 class Partner(BaseHTTPRequestHandler):
@@ -92,8 +99,8 @@ class Partner(BaseHTTPRequestHandler):
             self.send(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
         elif path == "/lying":  # says Turtle, is not
             self.send(200, "text/turtle", b"<html><body>Not Turtle at all</body></html>\n")
-        elif path == "/bomb.nt.gz":  # 1 KB that unpacks to 64 MB
-            self.send(200, "application/gzip", gzip.compress(b" " * (64 * 1024 * 1024)))
+        elif path == "/bomb.nt.gz":  # 64 KB that unpack to 64 MiB
+            self.send(200, "application/gzip", bomb())
         else:
             self.send(404, "text/plain", b"not here")
 
