@@ -204,7 +204,7 @@ HOSTILE = {
     "loop": ("/loop", [], "redirect loop", 20),
     "hops": ("/hop/1", ["--max-redirects", "3"], "more than 3 redirects", 20),
     "picture": ("/picture", [], "served as image/png", 20),
-    "lying": ("/lying", [], "/lying", 20),
+    "lying": ("/lying", [], "not valid text/turtle", 20),
     "bomb": ("/bomb.nt.gz", ["--max-bytes", "1048576"], "once decompressed", 20),
 }
 
