@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "links"
 
@@ -60,6 +61,13 @@ class Partner(BaseHTTPRequestHandler):
         elif path == "/rovaniemi/data.ttl.gz":
             dump = gzip.compress((FIXTURES / "rovaniemi-silent.ttl").read_bytes())
             self.send(200, "application/gzip", dump)
+        elif path.startswith("/void-endpoint?at="):  # a VoID that offers a SPARQL endpoint only
+            endpoint = unquote(path.partition("=")[2])
+            void = (
+                "@prefix void: <http://rdfs.org/ns/void#> .\n"
+                f"<#graph> a void:Dataset ; void:sparqlEndpoint <{endpoint}> .\n"
+            )
+            self.send(200, "text/turtle", void.encode())
         elif path == "/endless":  # an answer that never ends
             self.send_response(200)
             self.send_header("Content-Type", "application/n-triples")

@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import jsonschema
@@ -193,6 +194,21 @@ def test_a_partner_graph_that_leaves_ours_out_is_one_way_ours(partner: str) -> N
         partner + "/rovaniemi/", partner + "/.well-known/void", partner + "/rovaniemi/data.ttl.gz"
     ]
     assert report["summary"]["one_way_ours"] == 1 and report["summary"]["reciprocal"] == 0
+
+
+def test_a_graph_offered_only_through_its_sparql_endpoint_is_read_with_a_construct(
+    mulhouse: Path, partner: str, server: ServerProcess
+) -> None:
+    """A description with no dump but `void:sparqlEndpoint`: the client asks Kassel's
+    endpoint for the partnerships and what they point to, and compares as from a dump.
+    (Kassel's server without `--base-url`, as deployed at its own IRIs: with it, /sparql
+    answers in the local IRI space, the vocabulary's terms included.)"""
+    url = f"{partner}/void-endpoint?at={quote(server.url + '/sparql', safe='')}"
+    report, status = check_links("--project", str(mulhouse), url)
+    assert status == 0, report["summary"]
+    assert report["read"]["via"] == "sparql"
+    assert report["read"]["url"].startswith(server.url + "/sparql?query=CONSTRUCT")
+    assert only(report, "Q2865")["status"] == "reciprocal"
 
 
 # path, limits given, words the one line must hold, most seconds it may take
