@@ -58,3 +58,45 @@ def test_every_command_refuses_a_directory_without_a_project(tmp_path: Path, com
 
 def test_a_missing_project_directory_is_named(tmp_path: Path) -> None:
     one_line_exit_2(run_cli("validate", "--project", str(tmp_path / "nowhere")), "nowhere")
+
+
+# ------------------------------------------------------------------ new-city
+
+WDQS = Path(__file__).resolve().parent / "fixtures" / "import" / "wdqs-p190.json"
+WEIMAR = ["--base-iri", "https://data.weimar.example/", "--label", "de=Weimar", "--label", "en=Weimar"]
+
+
+def test_new_city_from_a_wdqs_result_starts_a_project_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "weimar"
+    proc = run_cli("new-city", "Q3955", "--wdqs", str(WDQS), "--out", str(out), *WEIMAR)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 provisional partnership(s) (2 one-way, 3 dated)" in proc.stdout
+    partnerships = (out / "data" / "weimar" / "partnerships.ttl").read_text(encoding="utf-8")
+    assert partnerships.count("a tw:Partnership , tw:ProvisionalPartnership") == 4
+    assert partnerships.count("a tw:Establishment") == 3, "the dated ones, as the result dates them"
+    config = (out / "twinning-kg.toml").read_text(encoding="utf-8")
+    assert 'base_iri = "https://data.weimar.example/"' in config
+    validate = run_cli("validate", "--project", str(out))
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+def test_new_city_writes_nothing_over_a_project_or_for_a_city_not_in_its_source(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine", encoding="utf-8")
+    proc = run_cli("new-city", "Q3955", "--wdqs", str(WDQS), "--out", str(taken), *WEIMAR)
+    assert proc.returncode != 0 and "not an empty directory" in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in taken.iterdir()] == ["keep.txt"]
+
+    unknown = tmp_path / "nowhere"
+    proc = run_cli("new-city", "Q1", "--wdqs", str(WDQS), "--out", str(unknown), *WEIMAR)
+    assert proc.returncode != 0 and "no partnership of Q1" in proc.stderr and "Traceback" not in proc.stderr
+    assert not unknown.exists()
+
+
+def test_new_city_refuses_a_base_iri_under_the_kit_s(tmp_path: Path) -> None:
+    out = tmp_path / "weimar"
+    labels = ["--label", "de=Weimar", "--label", "en=Weimar"]
+    proc = run_cli("new-city", "Q3955", "--wdqs", str(WDQS), "--out", str(out),
+                   "--base-iri", "https://w3id.org/twinning-kg/weimar/", *labels)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and not out.exists()
