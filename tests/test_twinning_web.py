@@ -338,3 +338,33 @@ def test_the_publish_guide_runs_as_written(local_server: ServerProcess, tmp_path
     finally:
         if served is not None:
             served.stop()
+
+
+def test_refresh_partners_keeps_what_it_has_when_a_partner_fails(
+    mulhouse: Path, local_server: ServerProcess, partner: str, tmp_path: Path
+) -> None:
+    """One partner stalls: the others are stored, the stalling one is one line (exit 2);
+    a later failing refresh leaves the last good snapshots as they were."""
+    project = tmp_path / "mulhouse"
+    shutil.copytree(mulhouse, project, ignore=shutil.ignore_patterns("site"))
+    config = project / "twinning-kg.toml"
+    template = config.read_text(encoding="utf-8")
+
+    def partners(*urls: str) -> None:
+        listed = f"partners = {json.dumps(list(urls))}"
+        config.write_text(template.replace("partners = []", listed), encoding="utf-8")
+
+    partners(local_server.url + "/", partner + "/stall")
+    started = time.monotonic()
+    proc = run_cli("refresh-partners", "--project", str(project), "--timeout", "2")
+    assert proc.returncode == 2 and time.monotonic() - started < 30
+    assert f"{local_server.url}/: 1 partnership(s) with us" in proc.stdout
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {partner}/stall") and "time limit" in line
+    kept = {p.name: p.read_bytes() for p in (project / "partners").iterdir()}
+    assert len(kept) >= 2, "the snapshot and its provenance"
+
+    partners(partner + "/loop", partner + "/picture")
+    proc = run_cli("refresh-partners", "--project", str(project))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 2
+    assert {p.name: p.read_bytes() for p in (project / "partners").iterdir()} == kept
