@@ -66,12 +66,12 @@ def command(
         else:
             batch = wdqs_json.read(wdqs, Iris(request.base_iri, DEFAULT_BASE_IRI))
     except InputError as exc:
-        raise CliError(f"{exc}\nnothing was written", exit_code=exc.exit_code) from exc
+        raise CliError(f"{exc}; nothing was written", exit_code=exc.exit_code) from exc
     try:
         started = project_start.start(batch, request, out)
         Project.load(out)  # what was written is a usable project, or we say so now
     except project_start.StartError as exc:
-        raise CliError(f"{exc}\nnothing was written") from exc
+        raise CliError(f"{exc}; nothing was written") from exc
     except ProjectError as exc:
         raise CliError(str(exc), exit_code=2) from exc
     click.echo(
