@@ -36,7 +36,7 @@ COMMANDS = [
 ]
 
 
-def one_line_exit_2(proc, *words: str, status: int = 2) -> None:  # noqa: ANN001 - a CompletedProcess
+def one_line_error(proc, *words: str, status: int = 2) -> None:  # noqa: ANN001 - a CompletedProcess
     assert proc.returncode == status, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -48,16 +48,16 @@ def one_line_exit_2(proc, *words: str, status: int = 2) -> None:  # noqa: ANN001
 def test_a_broken_project_file_is_one_line_naming_it(tmp_path: Path, case: str) -> None:
     text, words = BROKEN[case]
     (tmp_path / "twinning-kg.toml").write_text(text, encoding="utf-8")
-    one_line_exit_2(run_cli("validate", "--project", str(tmp_path)), "twinning-kg.toml", words)
+    one_line_error(run_cli("validate", "--project", str(tmp_path)), "twinning-kg.toml", words)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
 def test_every_command_refuses_a_directory_without_a_project(tmp_path: Path, command: list[str]) -> None:
-    one_line_exit_2(run_cli(*command, "--project", str(tmp_path)), str(tmp_path), "new-city")
+    one_line_error(run_cli(*command, "--project", str(tmp_path)), str(tmp_path), "new-city")
 
 
 def test_a_missing_project_directory_is_named(tmp_path: Path) -> None:
-    one_line_exit_2(run_cli("validate", "--project", str(tmp_path / "nowhere")), "nowhere")
+    one_line_error(run_cli("validate", "--project", str(tmp_path / "nowhere")), "nowhere")
 
 
 # ------------------------------------------------------------------ new-city
@@ -85,12 +85,12 @@ def test_new_city_writes_nothing_over_a_project_or_for_a_city_not_in_its_source(
     taken.mkdir()
     (taken / "keep.txt").write_text("mine", encoding="utf-8")
     proc = run_cli("new-city", "Q3955", "--wdqs", str(WDQS), "--out", str(taken), *WEIMAR)
-    one_line_exit_2(proc, "not an empty directory", "nothing was written", status=1)
+    one_line_error(proc, "not an empty directory", "nothing was written", status=1)
     assert [p.name for p in taken.iterdir()] == ["keep.txt"]
 
     unknown = tmp_path / "nowhere"
     proc = run_cli("new-city", "Q1", "--wdqs", str(WDQS), "--out", str(unknown), *WEIMAR)
-    one_line_exit_2(proc, "no partnership of Q1", "nothing was written", status=1)
+    one_line_error(proc, "no partnership of Q1", "nothing was written", status=1)
     assert not unknown.exists()
 
 
@@ -99,5 +99,5 @@ def test_new_city_refuses_a_base_iri_under_the_kit_s(tmp_path: Path) -> None:
     labels = ["--label", "de=Weimar", "--label", "en=Weimar"]
     proc = run_cli("new-city", "Q3955", "--wdqs", str(WDQS), "--out", str(out),
                    "--base-iri", "https://w3id.org/twinning-kg/weimar/", *labels)
-    one_line_exit_2(proc, "--base-iri")
+    one_line_error(proc, "--base-iri")
     assert not out.exists()
