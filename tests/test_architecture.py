@@ -25,6 +25,7 @@ STAGES = {
     "__init__": BASE,  # the package itself (its version)
     "config": BASE,
     "vocab": BASE,
+    "project": BASE,  # twinning-kg.toml -> Settings
     "sources": 1,
     "graph": 2,
     "checks": 3,

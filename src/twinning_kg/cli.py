@@ -13,7 +13,17 @@ import sys
 import click
 
 from twinning_kg import __version__
-from twinning_kg.commands import audit, build, check_links, importer, publish, serve, validate
+from twinning_kg.commands import (
+    audit,
+    build,
+    check_links,
+    importer,
+    new_city,
+    publish,
+    refresh_partners,
+    serve,
+    validate,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +32,7 @@ def cli() -> None:
     """Kassel's town twinning as linked open data: build, validate, serve."""
 
 
-for _module in (build, validate, serve, importer, publish, audit, check_links):
+for _module in (build, validate, serve, importer, publish, audit, check_links, new_city, refresh_partners):
     cli.add_command(_module.command)
 
 

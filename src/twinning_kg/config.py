@@ -44,10 +44,23 @@ class Settings:
     """Configuration of one build or one running server."""
 
     base_iri: str = DEFAULT_BASE_IRI
+    # Base of the kit's vocabulary (ontology/, its concept schemes, shapes/): terms are
+    # `{vocabulary}ontology#Term`. None: the base IRI, as in the kit's own project (Kassel),
+    # where graph and vocabulary are one; every other city's project uses the kit's
+    # (DEFAULT_BASE_IRI), so that all cities' graphs speak one vocabulary (project.py).
+    vocabulary_iri: str | None = None
     # Public URL the server is reached at; IRIs under base_iri are rewritten to it in
     # pages and dereferenced RDF so links stay followable on a developer's host.
     base_url: str | None = None
     root: Path = field(default_factory=project_root)
+    # A city's project directory (twinning-kg.toml, data/, imports/, partners/, catalog/);
+    # None: `root` is the project too (the kit's own, Kassel's). Ontology and shapes always
+    # come from `root`: they are the kit's, shared by every city.
+    project_dir: Path | None = None
+    # The city the project is about (twinning-kg.toml's `key`): its place is
+    # `{base}id/place/{key}`, its main dataset `{base}dataset/{key}`. The default is the
+    # kit's own project's, which its twinning-kg.toml states too.
+    city_key: str = "kassel"
     query_timeout: float = 30.0
     max_rows: int = 10_000
     max_request_bytes: int = 1_000_000
@@ -109,6 +122,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.base_iri.endswith("/"):
             raise ValueError(f"base IRI must end with '/': {self.base_iri}")
+        if self.vocabulary_iri is not None and not self.vocabulary_iri.endswith("/"):
+            raise ValueError(f"vocabulary IRI must end with '/': {self.vocabulary_iri}")
         name, email, url = self.contact_name, self.contact_email, self.contact_url
         if name is not None and (not name.strip() or not name.isprintable()):
             raise ValueError(f"contact name must be printable text: {name!r}")
@@ -126,12 +141,32 @@ class Settings:
             raise ValueError(f"worker isolation must be auto, namespace or seccomp: {self.worker_isolation}")
 
     @property
+    def vocabulary(self) -> str:
+        """Base of the vocabulary's IRIs: `{vocabulary}ontology#`, `{vocabulary}id/kind/…`."""
+        return self.vocabulary_iri or self.base_iri
+
+    @property
+    def home(self) -> Path:
+        """The project's directory: where its data and configuration live."""
+        return self.project_dir or self.root
+
+    @property
     def ontology_dir(self) -> Path:
         return self.root / "ontology"
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.home / "data"
+
+    @property
+    def imports_dir(self) -> Path:
+        """Reference data from outside sources, never curated (`imports/*.ttl`)."""
+        return self.home / "imports"
+
+    @property
+    def partners_dir(self) -> Path:
+        """What partner graphs say about us, as `refresh-partners` fetched it (`partners/`)."""
+        return self.home / "partners"
 
     @property
     def shapes_dir(self) -> Path:
@@ -140,7 +175,7 @@ class Settings:
     @property
     def catalog_dir(self) -> Path:
         """Hand-written parts of the DCAT catalog and VoID (titles, licences, dates)."""
-        return self.root / "catalog"
+        return self.home / "catalog"
 
     @property
     def url_limit(self) -> int:
@@ -156,8 +191,11 @@ class Settings:
 
 
 def catalog_dir(settings: Settings) -> Path:
-    """`catalog/` of the project root; a root holding only sources (ontology/, data/,
-    shapes/, as `TWINNING_KG_HOME` may point at) gets the project's own (checkout or wheel)."""
+    """`catalog/` of the project; a kit root holding only sources (ontology/, data/,
+    shapes/, as `TWINNING_KG_HOME` may point at) gets the kit's own (checkout or wheel).
+    A city's project has its own catalog (written by `new-city`), never Kassel's."""
+    if settings.project_dir is not None:
+        return settings.catalog_dir
     candidates = [
         settings.catalog_dir,
         Path(__file__).resolve().parents[2] / "catalog",  # source checkout

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rdflib import Namespace
 from rdflib.namespace import DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS, VOID, XSD
 
-from twinning_kg.config import DEFAULT_BASE_IRI
+from twinning_kg.config import DEFAULT_BASE_IRI, Settings
 
 # DCAT 3: rdflib's closed DCAT 2 term list lacks dcat:version and warns on every use.
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -36,14 +36,25 @@ def tw(base_iri: str = DEFAULT_BASE_IRI) -> Namespace:
 
 
 class Iris:
-    """IRI builders for one base IRI (see docs/architecture.md)."""
+    """IRI builders for one base IRI (see docs/architecture.md).
 
-    def __init__(self, base_iri: str = DEFAULT_BASE_IRI) -> None:
+    `vocabulary`: base of the kit's vocabulary (terms, concept schemes), default the base
+    IRI itself; a city's project keeps its resources under its own base and speaks the
+    kit's vocabulary (`Settings.vocabulary`).
+    """
+
+    def __init__(self, base_iri: str = DEFAULT_BASE_IRI, vocabulary: str | None = None) -> None:
         self.base = base_iri
-        self.TW = tw(base_iri)
-        self.ontology = Namespace(base_iri)["ontology"]
+        self.vocabulary = vocabulary or base_iri
+        self.TW = tw(self.vocabulary)
+        self.ontology = Namespace(self.vocabulary)["ontology"]
         self.id = Namespace(f"{base_iri}id/")
+        self.vocab_id = Namespace(f"{self.vocabulary}id/")
         self.graph = Namespace(f"{base_iri}graph/")
+
+    @classmethod
+    def of(cls, settings: Settings) -> Iris:
+        return cls(settings.base_iri, settings.vocabulary)
 
     def place(self, key: str):
         return self.id[f"place/{key}"]
@@ -58,7 +69,8 @@ class Iris:
         return self.id[f"source/{source_id}"]
 
     def concept(self, scheme: str, name: str):
-        return self.id[f"{scheme}/{name}"]
+        """A concept of the vocabulary's schemes (kind, status, precision, focus, verdict)."""
+        return self.vocab_id[f"{scheme}/{name}"]
 
     def scheme(self, scheme: str):
-        return self.id[scheme]
+        return self.vocab_id[scheme]

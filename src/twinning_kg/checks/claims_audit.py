@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from twinning_kg.checks import partner_graphs
+from twinning_kg.checks.partner_graphs import CrossGraph
 from twinning_kg.graph.claims import (
     Claim,
     Row,
@@ -87,15 +89,21 @@ class AuditReport:
     one_way_total: int = 0
     weak_only_total: int = 0
     asserted_doubtful: list[AssertedDoubtful] = field(default_factory=list)
+    # Partner graphs' accounts of our partnerships (checks.partner_graphs), beside the claims.
+    cross_graph: list[CrossGraph] = field(default_factory=list)
 
     @property
     def has_contradictions(self) -> bool:
         return bool(self.contradicted)
 
     @property
+    def cross_graph_conflicts(self) -> int:
+        return sum(len(g.conflicts) for g in self.cross_graph)
+
+    @property
     def exit_status(self) -> int:
-        """1 when any claim is contradicted (the CLI's exit status), else 0."""
-        return 1 if self.has_contradictions else 0
+        """1 when any claim is contradicted or a partner's graph contradicts ours, else 0."""
+        return 1 if self.has_contradictions or self.cross_graph_conflicts else 0
 
     def summary(self) -> dict[str, int]:
         totals: dict[str, int] = {"supported": 0, "contradicted": 0, "unverified": 0}
@@ -109,6 +117,7 @@ class AuditReport:
             "weak_only": self.weak_only_total,
             "translation_findings": len(self.translation_findings),
             "asserted_doubtful": len(self.asserted_doubtful),
+            "cross_graph_conflicts": self.cross_graph_conflicts,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -138,6 +147,7 @@ class AuditReport:
                 {"claim": a.claim, "verdict": a.verdict, "fact": a.fact, "label": a.label}
                 for a in self.asserted_doubtful
             ],
+            "cross_graph": [g.to_json() for g in self.cross_graph],
             "translation_findings": [
                 {"claim": t.claim, "original": t.original, "label": t.label, "changes": t.changes}
                 for t in self.translation_findings
@@ -148,22 +158,34 @@ class AuditReport:
 # ------------------------------------------------------------------ building
 
 
-def audit_query(name: str, base_iri: str, limit: int | None = None) -> str:
-    """The text of audit query `name`; the growing lists get `LIMIT limit` when capped."""
-    text = query_text(name, base_iri)
+def audit_query(name: str, vocabulary: str, limit: int | None = None) -> str:
+    """The text of audit query `name` (its relative IRIs are the vocabulary's); the growing
+    lists get `LIMIT limit` when capped."""
+    text = query_text(name, vocabulary)
     return f"{text}LIMIT {limit}\n" if limit is not None and name in CAPPED else text
 
 
-def build_report(select: Select, base_iri: str, limit: int | None = None) -> AuditReport:
-    """Run every audit query through `select` and assemble the report."""
-    return report_from_rows({name: select(audit_query(name, base_iri, limit)) for name in QUERIES}, base_iri)
+def build_report(
+    select: Select, base_iri: str, limit: int | None = None, vocabulary: str | None = None,
+    city_key: str | None = None,
+) -> AuditReport:
+    """Run every audit query through `select` and assemble the report (`vocabulary`: the
+    base of the kit's terms, default `base_iri`; `city_key`: the project's city, whose
+    partnerships are compared with the partner graphs the store holds)."""
+    vocab = vocabulary or base_iri
+    report = report_from_rows({name: select(audit_query(name, vocab, limit)) for name in QUERIES}, base_iri)
+    if city_key is not None:
+        report.cross_graph = partner_graphs.cross_graph(select, base_iri, vocab, city_key)
+    return report
 
 
 async def build_report_async(
-    select: Callable[[str], Awaitable[list[Row]]], base_iri: str, limit: int | None = None
+    select: Callable[[str], Awaitable[list[Row]]], base_iri: str, limit: int | None = None,
+    vocabulary: str | None = None,
 ) -> AuditReport:
     """The same, for an asynchronous query engine (the web page)."""
-    rows = {name: await select(audit_query(name, base_iri, limit)) for name in QUERIES}
+    vocab = vocabulary or base_iri
+    rows = {name: await select(audit_query(name, vocab, limit)) for name in QUERIES}
     return report_from_rows(rows, base_iri)
 
 

@@ -1,46 +1,41 @@
-"""check-links: read another city's graph and check its links into our IRI space.
+"""check-links: read another city's graph and check it against ours.
 
-Three questions, answered against our graph (the sources as the build sees them, or a
-built release):
-1. Which of its IRIs under our base resolve to resources we hold, and which dangle?
-2. Which partnerships with Kassel does it assert (a tw:Partnership with our Kassel as a
-   partner, or tw:twinnedWith / wdt:P190 links to our Kassel IRI or Kassel's Wikidata
-   IRI), and do ours agree: same partner, same start, same status?
+Three questions, answered against our graph (the project's sources as the build sees them,
+or a built release):
+1. Per partnership either graph states (`checks.reciprocity`): reciprocal, one-way (only
+   ours, only theirs) or in conflict (kind, start, end or status differ, with both values
+   and both sources). Partners are matched by Wikidata item, since two cities' IRIs differ.
+2. Which of its IRIs under our base resolve to resources we hold, and which dangle?
 3. Its owl:sameAs links, compared with ours.
 
-Their file is parsed with Oxigraph's strict parsers (line and column on errors, and no
-remote JSON-LD contexts are ever fetched) and then looked at with rdflib. Before that,
-`untrusted_input` refuses RDF/XML with a DTD (entity bombs, external entities) and JSON-LD
-nested deeper than any real document.
+Their graph comes from a file (`read_graph`: the format by extension) or over HTTP
+(`sources.linked_data_client`, bounded in time, size and redirects); either way the bytes
+pass `untrusted_input` and Oxigraph's strict parsers (line and column on errors, no remote
+JSON-LD context fetched). The JSON form follows docs/schemas/check-links.schema.json (docs/claims.md).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import pyoxigraph
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import OWL, RDF
+from rdflib import Graph, URIRef
+from rdflib.namespace import OWL
 from rdflib.term import Node
 
+from twinning_kg.checks import reciprocity
+from twinning_kg.checks.reciprocity import PairCheck
 from twinning_kg.graph.claims import Select
-from twinning_kg.sources import untrusted_input
+from twinning_kg.sources.linked_data_client import EXTENSIONS, RemoteGraphError, parse_rdf
 
-WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
-P190 = URIRef("http://www.wikidata.org/prop/direct/P190")
-FORMATS = {
-    ".ttl": pyoxigraph.RdfFormat.TURTLE,
-    ".nt": pyoxigraph.RdfFormat.N_TRIPLES,
-    ".jsonld": pyoxigraph.RdfFormat.JSON_LD,
-    ".json": pyoxigraph.RdfFormat.JSON_LD,
-    ".rdf": pyoxigraph.RdfFormat.RDF_XML,
-    ".owl": pyoxigraph.RdfFormat.RDF_XML,
-}
+WIKIDATA_ENTITY = reciprocity.WIKIDATA_ENTITY
+FORMAT = "twinning-kg check-links 2"
 # Namespaces whose IRIs identify one thing each: two different ones for the same resource conflict.
 IDENTITY_NAMESPACES = (WIKIDATA_ENTITY, "https://sws.geonames.org/", "http://sws.geonames.org/")
+FILE_TYPES = {**EXTENSIONS, ".json": "application/ld+json"}
 
 
 class UnreadableGraph(Exception):
@@ -57,25 +52,6 @@ class Dangling:
 
 
 @dataclass
-class PartnershipCheck:
-    """One partnership with Kassel that their graph asserts, compared with ours."""
-
-    asserted_as: str  # "tw:Partnership <iri>" | "tw:twinnedWith" | "wdt:P190"
-    their_partner: str
-    our_partner: str | None = None
-    our_partnership: str | None = None
-    their_start: str | None = None
-    our_start: str | None = None
-    their_status: str | None = None
-    our_status: str | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def agrees(self) -> bool:
-        return not self.problems
-
-
-@dataclass
 class SameAsCheck:
     subject: str
     target: str
@@ -85,170 +61,118 @@ class SameAsCheck:
 
 
 @dataclass
-class LinkReport:
-    file: str
+class Ours:
+    """Our side: how to query it and which city it is about."""
+
+    select: Select
     base_iri: str
-    resolved: list[str]
-    dangling: list[Dangling]
-    partnerships: list[PartnershipCheck]
-    same_as: list[SameAsCheck]
+    vocabulary: str
+    city_key: str
 
     @property
-    def conflicts(self) -> int:
-        return sum(not p.agrees for p in self.partnerships) + sum(
-            s.verdict == "conflict" for s in self.same_as
-        )
+    def city(self) -> str:
+        return f"{self.base_iri}id/place/{self.city_key}"
+
+    def ours(self, iri: str) -> bool:
+        return iri.startswith(self.base_iri)
+
+
+@dataclass
+class LinkReport:
+    source: str
+    base_iri: str
+    city: str
+    city_qid: str | None
+    their_cities: list[str]
+    partnerships: list[PairCheck]
+    resolved: list[str]
+    dangling: list[Dangling]
+    same_as: list[SameAsCheck]
+    read: dict[str, Any] | None = None  # how it was read over HTTP
+
+    @property
+    def same_as_conflicts(self) -> int:
+        return sum(s.verdict == "conflict" for s in self.same_as)
+
+    @property
+    def findings(self) -> int:
+        """Everything short of agreement: partnerships not reciprocal, dangling links, sameAs conflicts."""
+        one_way_or_conflict = sum(p.status != "reciprocal" for p in self.partnerships)
+        return one_way_or_conflict + len(self.dangling) + self.same_as_conflicts
 
     @property
     def exit_status(self) -> int:
-        """0 when everything agrees, 1 on any conflict or dangling link."""
-        return 1 if self.conflicts or self.dangling else 0
+        """0 when every partnership is reciprocal and every link agrees, 1 on any finding."""
+        return 1 if self.findings else 0
 
-    def to_json(self) -> dict:
-        out = asdict(self)
-        for p, raw in zip(self.partnerships, out["partnerships"], strict=True):
-            raw["agrees"] = p.agrees
-        out["summary"] = {
-            "resolved": len(self.resolved),
-            "dangling": len(self.dangling),
-            "partnerships": len(self.partnerships),
-            "partnerships_agreeing": sum(p.agrees for p in self.partnerships),
-            "same_as_conflicts": sum(s.verdict == "conflict" for s in self.same_as),
-            "conflicts": self.conflicts,
-            "exit_status": self.exit_status,
+    def to_json(self) -> dict[str, Any]:
+        counts = reciprocity.summary(self.partnerships)
+        return {
+            "format": FORMAT,
+            "source": self.source,
+            "read": self.read,
+            "ours": {"city": self.city, "wikidata": self.city_qid},
+            "their_cities": self.their_cities,
+            "partnerships": [p.to_json() for p in self.partnerships],
+            "resolved": self.resolved,
+            "dangling": [{"iri": d.iri, "used_by": d.used_by} for d in self.dangling],
+            "same_as": [
+                {"subject": s.subject, "target": s.target, "our_resource": s.our_resource,
+                 "verdict": s.verdict, "ours": s.ours}
+                for s in self.same_as
+            ],
+            "summary": {
+                **{status.replace("-", "_"): n for status, n in counts.items()},
+                "partnerships": len(self.partnerships),
+                "resolved": len(self.resolved),
+                "dangling": len(self.dangling),
+                "same_as_conflicts": self.same_as_conflicts,
+                "findings": self.findings,
+                "exit_status": self.exit_status,
+            },
         }
-        return out
 
 
 # ------------------------------------------------------------------ reading their graph
 
 
 def read_graph(path: Path) -> Graph:
-    """Parse Turtle / N-Triples / JSON-LD / RDF/XML chosen by the file extension."""
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        known = ", ".join(sorted(FORMATS))
+    """Parse Turtle / N-Triples / N-Quads / JSON-LD / RDF/XML chosen by the file extension."""
+    media = FILE_TYPES.get(path.suffix.lower())
+    if media is None:
+        known = ", ".join(sorted(FILE_TYPES))
         raise UnreadableGraph(f"{path}: unknown extension {path.suffix!r} (expected one of {known})")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UnreadableGraph(f"{path}: {exc.strerror or exc}") from exc
-    try:  # refused before parsing: DTDs (entity bombs, XXE), too deep JSON, non-UTF-8
-        if fmt == pyoxigraph.RdfFormat.RDF_XML:
-            untrusted_input.check_xml(data, path)
-        elif fmt == pyoxigraph.RdfFormat.JSON_LD:
-            # JSON syntax errors first: the json module knows line and column
-            untrusted_input.json_document(data, path)
-    except untrusted_input.UntrustedInputError as exc:
-        raise UnreadableGraph(str(exc)) from exc
-    graph = Graph()
     try:
-        for quad in pyoxigraph.parse(data, format=fmt, base_iri=path.resolve().as_uri()):
-            graph.add((_node(quad.subject), _node(quad.predicate), _node(quad.object)))
-    except SyntaxError as exc:
-        line, column = getattr(exc, "lineno", None), getattr(exc, "offset", None)
-        where = f"{path}:{line}:{column}" if line is not None else str(path)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise UnreadableGraph(f"{where}: {message}") from exc
-    except (OSError, ValueError) as exc:
-        raise UnreadableGraph(f"{path}: {exc}") from exc
-    return graph
-
-
-def _node(term: object) -> Node:
-    if isinstance(term, pyoxigraph.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, pyoxigraph.BlankNode):
-        return BNode(term.value)
-    if isinstance(term, pyoxigraph.Literal):
-        if term.language:
-            return Literal(term.value, lang=term.language)
-        return Literal(term.value, datatype=URIRef(term.datatype.value))
-    raise UnreadableGraph(f"unsupported RDF term {term!r} (RDF-star is not expected here)")
-
-
-# ------------------------------------------------------------------ our side
-
-
-class Ours:
-    """What we hold, asked through SPARQL so sources and releases behave the same."""
-
-    def __init__(self, select: Select, base_iri: str) -> None:
-        self.select = select
-        self.base = base_iri
-        self.tw = f"{base_iri}ontology#"
-        self.kassel = f"{base_iri}id/place/kassel"
-
-    def ours(self, iri: str) -> bool:
-        return iri.startswith(self.base)
-
-    def held(self, iris: Iterable[str]) -> set[str]:
-        values = " ".join(f"<{i}>" for i in sorted(set(iris)))
-        if not values:
-            return set()
-        rows = self.select(f"SELECT ?x WHERE {{ VALUES ?x {{ {values} }} FILTER EXISTS {{ ?x ?p ?o }} }}")
-        return {r["x"].value for r in rows}
-
-    def same_as(self, iris: Iterable[str]) -> dict[str, set[str]]:
-        """owl:sameAs targets of our resources `iris`."""
-        values = " ".join(f"<{i}>" for i in sorted(set(iris)))
-        if not values:
-            return {}
-        rows = self.select(f"SELECT ?x ?o WHERE {{ VALUES ?x {{ {values} }} ?x <{OWL.sameAs}> ?o }}")
-        out: dict[str, set[str]] = {}
-        for r in rows:
-            out.setdefault(r["x"].value, set()).add(r["o"].value)
-        return out
-
-    def by_external(self, iris: Iterable[str]) -> dict[str, str]:
-        """External IRI (Wikidata, GeoNames, …) -> our resource that is owl:sameAs it."""
-        values = " ".join(f"<{i}>" for i in sorted(set(iris)))
-        if not values:
-            return {}
-        rows = self.select(
-            f"SELECT ?x ?o WHERE {{ VALUES ?o {{ {values} }} ?x <{OWL.sameAs}> ?o "
-            f'FILTER (STRSTARTS(STR(?x), "{self.base}")) }} ORDER BY ?x'
-        )
-        out: dict[str, str] = {}
-        for r in rows:
-            out.setdefault(r["o"].value, r["x"].value)
-        return out
-
-    def kassel_partnerships(self) -> dict[str, dict[str, str | None]]:
-        """Our partner place -> {partnership, start, status} for every partnership of Kassel."""
-        rows = self.select(
-            f"""SELECT ?p ?partner ?start ?status WHERE {{
-                  ?p a <{self.tw}Partnership> ; <{self.tw}partner> <{self.kassel}> , ?partner .
-                  FILTER (?partner != <{self.kassel}>)
-                  OPTIONAL {{ ?p <{self.tw}startDate> ?start }}
-                  OPTIONAL {{ ?p <{self.tw}status> ?status }}
-                }} ORDER BY ?p"""
-        )
-        return {
-            r["partner"].value: {
-                "partnership": r["p"].value,
-                "start": r["start"].value if "start" in r else None,
-                "status": r["status"].value if "status" in r else None,
-            }
-            for r in rows
-        }
+        return parse_rdf(data, media, str(path), base_iri=path.resolve().as_uri())
+    except RemoteGraphError as exc:
+        raise UnreadableGraph(str(exc)) from exc
 
 
 # ------------------------------------------------------------------ the check
 
 
-def check_links(path: Path, select: Select, base_iri: str, theirs: Graph | None = None) -> LinkReport:
-    """Read `path` (unless already parsed as `theirs`) and compare its links with our graph
-    (`select` runs SPARQL on it)."""
-    theirs = read_graph(path) if theirs is None else theirs
-    ours = Ours(select, base_iri)
+def check_links(theirs: Graph, ours: Ours, source: str, read: dict[str, Any] | None = None) -> LinkReport:
+    """Compare their graph with ours (see module docstring)."""
+    # The ontology document and its versions are the kit's, shared by every city: a graph that
+    # carries a copy links to them, and that version chain is not ours to check. Its terms
+    # (`ontology#Term`) are: a misspelt property of ours dangles like any other IRI.
+    document = f"{ours.vocabulary}ontology"
+
+    def checked(term: Node) -> bool:
+        iri = str(term)
+        in_document = iri == document or iri.startswith(document + "/")
+        return isinstance(term, URIRef) and ours.ours(iri) and not in_document
 
     used: dict[str, list[str]] = {}
     for s, p, o in theirs:
         for term in (s, p, o):
-            if isinstance(term, URIRef) and ours.ours(str(term)):
+            if checked(term):
                 used.setdefault(str(term), []).append(f"{s} {p}")
-    held = ours.held(used)
+    held = _held(ours.select, used)
     dangling = [Dangling(iri, sorted(set(used[iri]))) for iri in sorted(used) if iri not in held]
 
     external = {str(o) for _, _, o in theirs.triples((None, OWL.sameAs, None)) if isinstance(o, URIRef)}
@@ -256,7 +180,7 @@ def check_links(path: Path, select: Select, base_iri: str, theirs: Graph | None 
     external |= {
         str(o) for o in theirs.objects() if isinstance(o, URIRef) and str(o).startswith(WIKIDATA_ENTITY)
     }
-    by_external = ours.by_external(i for i in external if not ours.ours(i))
+    by_external = _by_external(ours, (i for i in external if not ours.ours(i)))
 
     def our_resource(node: Node) -> str | None:
         """Our IRI for one of their nodes: itself, via their owl:sameAs, or via a shared external IRI."""
@@ -265,82 +189,83 @@ def check_links(path: Path, select: Select, base_iri: str, theirs: Graph | None 
         iri = str(node)
         if ours.ours(iri):
             return iri
-        for target in sorted(str(t) for t in theirs.objects(node, OWL.sameAs)):
-            if ours.ours(target):
-                return target
-        if iri in by_external:
-            return by_external[iri]
-        for target in sorted(str(t) for t in theirs.objects(node, OWL.sameAs)):
-            if target in by_external:
-                return by_external[target]
-        return None
+        targets = sorted(str(t) for t in theirs.objects(node, OWL.sameAs))
+        mine = next((t for t in targets if ours.ours(t)), None)
+        shared = next((by_external[t] for t in targets if t in by_external), None)
+        return mine or by_external.get(iri) or shared
 
-    partnerships = _partnerships(theirs, ours, our_resource)
+    partnerships, city_qid, their_cities = _partnerships(theirs, ours, our_resource)
     same_as = _same_as(theirs, ours, our_resource)
-    return LinkReport(str(path), base_iri, sorted(held), dangling, partnerships, same_as)
+    return LinkReport(
+        source, ours.base_iri, ours.city, city_qid, their_cities, partnerships, sorted(held), dangling,
+        same_as, read,
+    )
 
 
-def _partnerships(theirs: Graph, ours: Ours, our_resource) -> list[PartnershipCheck]:  # noqa: ANN001
-    tw_partner = URIRef(ours.tw + "partner")
-    kassel_wd = {
-        t for ts in ours.same_as([ours.kassel]).values() for t in ts if t.startswith(WIKIDATA_ENTITY)
+def _partnerships(theirs: Graph, ours: Ours, our_resource) -> tuple[list[PairCheck], str | None, list[str]]:  # noqa: ANN001
+    """Both accounts of every partnership between our city and theirs (checks.reciprocity)."""
+    our_same = reciprocity.same_as(ours.select, [ours.city])
+    city_qid = reciprocity.qid(our_same.get(ours.city, []))
+    city_in_theirs = {ours.city} | ({WIKIDATA_ENTITY + city_qid} if city_qid else set())
+    city_in_theirs |= {
+        str(s) for s in {*theirs.subjects(), *theirs.objects()}
+        if isinstance(s, URIRef) and our_resource(s) == ours.city
     }
+    their_select = reciprocity.graph_select(theirs)
+    their_accounts = reciprocity.accounts(their_select, ours.vocabulary, city_in_theirs)
+    our_accounts = reciprocity.accounts(ours.select, ours.vocabulary, [ours.city])
 
-    def is_kassel(node: Node) -> bool:
-        return our_resource(node) == ours.kassel or str(node) in kassel_wd
+    our_places = set(our_accounts) | {r for r in (our_resource(URIRef(p)) for p in their_accounts) if r}
+    our_qids = {p: reciprocity.qid(t) for p, t in reciprocity.same_as(ours.select, our_places).items()}
+    their_same = reciprocity.same_as(their_select, set(their_accounts))
 
-    found: list[PartnershipCheck] = []
-    for p in sorted(theirs.subjects(RDF.type, URIRef(ours.tw + "Partnership")), key=str):
-        partners = sorted(theirs.objects(p, tw_partner), key=str)
-        if not any(is_kassel(x) for x in partners):
-            continue
-        others = [x for x in partners if not is_kassel(x)]
-        start = theirs.value(p, URIRef(ours.tw + "startDate"))
-        status = theirs.value(p, URIRef(ours.tw + "status"))
-        for other in others or [None]:
-            found.append(
-                PartnershipCheck(
-                    asserted_as=f"tw:Partnership <{p}>",
-                    their_partner=str(other) if other is not None else "",
-                    their_start=str(start) if start is not None else None,
-                    their_status=str(status) if status is not None else None,
-                )
-            )
-    for predicate, name in ((URIRef(ours.tw + "twinnedWith"), "tw:twinnedWith"), (P190, "wdt:P190")):
-        for s, o in sorted(theirs.subject_objects(predicate), key=lambda so: (str(so[0]), str(so[1]))):
-            if is_kassel(s) and not is_kassel(o):
-                other = o
-            elif is_kassel(o) and not is_kassel(s):
-                other = s
-            else:
-                continue
-            found.append(PartnershipCheck(asserted_as=name, their_partner=str(other)))
+    def key_ours(place: str) -> str:
+        return our_qids.get(place) or place
 
-    our_partnerships = ours.kassel_partnerships()
-    for check in found:
-        partner = our_resource(URIRef(check.their_partner)) if check.their_partner else None
-        check.our_partner = partner
-        if partner is None:
-            check.problems.append("partner: not a place we hold (no IRI or owl:sameAs of ours)")
-            continue
-        mine = our_partnerships.get(partner)
-        if mine is None:
-            check.problems.append(f"partner: we hold no partnership between Kassel and <{partner}>")
-            continue
-        check.our_partnership = mine["partnership"]
-        check.our_start, check.our_status = mine["start"], mine["status"]
-        if check.their_start is not None and not _same_start(check.their_start, check.our_start):
-            check.problems.append(f"start: theirs {check.their_start}, ours {check.our_start}")
-        if check.their_status is not None and check.their_status != check.our_status:
-            check.problems.append(f"status: theirs <{check.their_status}>, ours <{check.our_status}>")
-    return found
+    def key_theirs(place: str) -> str:
+        mine = our_resource(URIRef(place))
+        if mine is not None and mine in our_qids and our_qids[mine]:
+            return our_qids[mine]  # type: ignore[return-value]
+        if place.startswith(WIKIDATA_ENTITY):
+            return place[len(WIKIDATA_ENTITY):]
+        return reciprocity.qid(their_same.get(place, [])) or mine or place
+
+    hubs = [h for h in reciprocity.hubs(their_select, ours.vocabulary) if h not in city_in_theirs]
+    hub_same = reciprocity.same_as(their_select, hubs)
+    expected = set()
+    for hub in hubs:
+        their_same.setdefault(hub, hub_same.get(hub, []))
+        expected.add(key_theirs(hub))
+    names: dict[str, str] = {}
+    for place, label in reciprocity.labels(ours.select, our_accounts).items():
+        names.setdefault(key_ours(place), label)
+    for place, label in reciprocity.labels(their_select, {*their_accounts, *hubs}).items():
+        names.setdefault(key_theirs(place), label)
+    checks = reciprocity.compare(our_accounts, their_accounts, key_ours, key_theirs, expected, names)
+    return checks, city_qid, sorted(expected, key=lambda k: (not k.startswith("Q"), k))
 
 
-def _same_start(theirs: str, ours: str | None) -> bool:
-    """Equal, or equal at the coarser precision (1952 vs 1952-05-01)."""
-    if ours is None:
-        return False
-    return theirs == ours or theirs.startswith(ours + "-") or ours.startswith(theirs + "-")
+def _held(select: Select, iris: Iterable[str]) -> set[str]:
+    values = " ".join(f"<{i}>" for i in sorted(set(iris)))
+    if not values:
+        return set()
+    rows = select(f"SELECT ?x WHERE {{ VALUES ?x {{ {values} }} FILTER EXISTS {{ ?x ?p ?o }} }}")
+    return {r["x"].value for r in rows}
+
+
+def _by_external(ours: Ours, iris: Iterable[str]) -> dict[str, str]:
+    """External IRI (Wikidata, GeoNames, …) -> our resource that is owl:sameAs it."""
+    values = " ".join(f"<{i}>" for i in sorted(set(iris)))
+    if not values:
+        return {}
+    rows = ours.select(
+        f"SELECT ?x ?o WHERE {{ VALUES ?o {{ {values} }} ?x <{OWL.sameAs}> ?o "
+        f'FILTER (STRSTARTS(STR(?x), "{ours.base_iri}")) }} ORDER BY ?x'
+    )
+    out: dict[str, str] = {}
+    for r in rows:
+        out.setdefault(r["o"].value, r["x"].value)
+    return out
 
 
 def _same_as(theirs: Graph, ours: Ours, our_resource) -> list[SameAsCheck]:  # noqa: ANN001
@@ -349,7 +274,7 @@ def _same_as(theirs: Graph, ours: Ours, our_resource) -> list[SameAsCheck]:  # n
         key=lambda so: (str(so[0]), str(so[1])),
     )
     resources = {r for s, o in links for r in (our_resource(s), our_resource(o)) if r}
-    our_links = ours.same_as(resources)
+    our_links = {k: set(v) for k, v in reciprocity.same_as(ours.select, resources).items()}
     checks: list[SameAsCheck] = []
     for s, o in links:
         target = str(o)
@@ -378,36 +303,42 @@ def render_text(report: LinkReport) -> str:
     def short(iri: str | None) -> str:
         if not iri:
             return "-"
-        return iri[len(base) :] if iri.startswith(base) else iri
+        return iri[len(base):] if iri.startswith(base) else iri
 
-    out = [f"check-links {report.file}", ""]
+    out = [f"check-links {report.source}"]
+    if report.read:
+        out.append(f"  read {' -> '.join(report.read['trail'])}: {report.read['bytes']:,} bytes "
+                   f"{report.read['media_type']}, sha256 {report.read['sha256'][:16]}…")
+    out.append(f"  our city {short(report.city)} ({report.city_qid or 'no Wikidata item'}); "
+               f"their graph speaks for {', '.join(report.their_cities) or 'no city'}")
+    counts = reciprocity.summary(report.partnerships)
+    out += ["", f"Partnerships: {len(report.partnerships)} "
+                f"({', '.join(f'{n} {status}' for status, n in counts.items() if n) or 'none'})"]
+    for p in report.partnerships:
+        name = f"{p.partner} {p.label}" if p.label and p.label != p.partner else p.partner
+        state = p.status if p.status == "reciprocal" else p.status.upper()
+        ours = short(p.ours.partnership or p.ours.place) if p.ours else "-"
+        theirs = (p.theirs.partnership or " / ".join(p.theirs.asserted_as)) if p.theirs else "-"
+        out.append(f"  {state:15} {name}: ours {ours}, theirs {theirs}")
+        out += [f"                  - {d.text(short)}" for d in p.differences]
+    out.append("")
     out.append(f"Links into {base}: {len(report.resolved)} resolve, {len(report.dangling)} dangling")
-    out += [f"  ok        {short(i)}" for i in report.resolved]
     for d in report.dangling:
         out.append(f"  DANGLING  {d.iri}  (used by: {'; '.join(d.used_by)})")
-    out += ["", f"Partnerships with Kassel asserted: {len(report.partnerships)}"]
-    for p in report.partnerships:
-        state = "agrees" if p.agrees else "CONFLICT"
-        out.append(f"  {state:8}  {p.asserted_as}: partner {p.their_partner} -> {short(p.our_partner)}")
-        if p.our_partnership:
-            out.append(
-                f"            ours {short(p.our_partnership)}: start {p.our_start or '-'}, "
-                f"status {short(p.our_status)}; theirs: start {p.their_start or '-'}, "
-                f"status {short(p.their_status)}"
-            )
-        out += [f"            - {problem}" for problem in p.problems]
     out += ["", f"owl:sameAs links: {len(report.same_as)}"]
     for s in report.same_as:
-        out.append(
-            f"  {s.verdict.upper() if s.verdict == 'conflict' else s.verdict:10}  {s.subject} = {s.target}"
-        )
         if s.verdict == "conflict":
+            out.append(f"  CONFLICT    {s.subject} = {s.target}")
             out.append(f"              ours for {short(s.our_resource)}: {', '.join(s.ours) or '-'}")
+    out.append(f"  {sum(s.verdict == 'agree' for s in report.same_as)} agree, "
+               f"{sum(s.verdict == 'additional' for s in report.same_as)} additional")
     out += [
         "",
-        "all links agree"
+        "all partnerships reciprocal, all links agree"
         if report.exit_status == 0
-        else f"{report.conflicts} conflicts, {len(report.dangling)} dangling links",
+        else f"{report.findings} finding(s): {sum(p.status != 'reciprocal' for p in report.partnerships)} "
+        f"partnership(s) not reciprocal, {len(report.dangling)} dangling link(s), "
+        f"{report.same_as_conflicts} owl:sameAs conflict(s)",
     ]
     return "\n".join(out) + "\n"
 

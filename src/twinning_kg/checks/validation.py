@@ -100,13 +100,14 @@ class Report:
 
 
 def load_shapes(settings: Settings) -> Graph:
-    """All `shapes/*.ttl`, parsed like the data (relative IRIs under the base IRI).
+    """All `shapes/*.ttl`, parsed like the ontology (relative IRIs under the vocabulary's base:
+    the shapes are the kit's, shared by every city).
 
     A broken shapes file raises `SourceError` with file and line, as a data file does.
     """
     shapes = Graph()
     for path in sorted(settings.shapes_dir.glob("*.ttl")):
-        part = parse_file(path, settings.base_iri)
+        part = parse_file(path, settings.vocabulary)
         for prefix, ns in part.namespaces():
             shapes.bind(prefix, ns, override=False)
         shapes += part

@@ -2,8 +2,8 @@
 
 Thin CLI over `twinning_kg.checks.claims_audit` (the report) and `twinning_kg.web.audit_report`
 (its text and HTML, with the site's templates and message catalogues). Exit status 1 when
-any claim is contradicted (so a script or CI job can notice new conflicts), 0 otherwise; 2
-when the input cannot be read.
+any claim is contradicted or a partner city's graph contradicts ours (so a script or CI job
+can notice new conflicts), 0 otherwise; 2 when the input cannot be read.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import click
 
 from twinning_kg.checks.claims_audit import build_report, render_json
 from twinning_kg.commands.cli_error import CliError
-from twinning_kg.config import Settings
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.graph import claims
+from twinning_kg.project import Project
 from twinning_kg.release.reader import Release, ReleaseError
 from twinning_kg.web.audit_report import render_html, render_text
 
@@ -51,7 +52,8 @@ from twinning_kg.web.audit_report import render_html, render_text
     default=None,
     help="Write the report to this file instead of standard output.",
 )
-def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> None:
+@project_option
+def command(fmt: str, graph: Path | None, lang: str, output: Path | None, project: Project) -> None:
     """Report claims contradicted by better sources, unverified claims, translation findings,
     one-way twinning statements and facts whose only source is weak.
 
@@ -60,13 +62,14 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
     """
     try:
         if graph is not None:
-            select = Release.open(graph).select()
-            base_iri = _release_base(graph)
+            release = _release(graph)
+            select = release.select()
+            base_iri, vocabulary = release.base_iri, release.vocabulary
         else:
-            settings = Settings()
+            settings = project_settings(project)
             select = claims.sources_select(settings)
-            base_iri = settings.base_iri
-        report = build_report(select, base_iri)
+            base_iri, vocabulary = settings.base_iri, settings.vocabulary
+        report = build_report(select, base_iri, vocabulary=vocabulary, city_key=project.key)
     except CliError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreadable input is a message, never a traceback
@@ -85,16 +88,17 @@ def command(fmt: str, graph: Path | None, lang: str, output: Path | None) -> Non
     else:
         click.echo(text, nl=False)
     if report.exit_status:
-        click.echo(
-            f"{len(report.contradicted)} contradicted claims (exit status {report.exit_status})", err=True
-        )
+        found = f"{len(report.contradicted)} contradicted claims"
+        if report.cross_graph_conflicts:
+            found += f", {report.cross_graph_conflicts} conflicts with partner graphs"
+        click.echo(f"{found} (exit status {report.exit_status})", err=True)
         # SystemExit, not click's Exit: the CLI runs click with standalone_mode=False,
         # which would swallow Exit's status.
         sys.exit(report.exit_status)
 
 
-def _release_base(graph: Path) -> str:
+def _release(graph: Path) -> Release:
     try:
-        return Release.open(graph).base_iri
+        return Release.open(graph)
     except ReleaseError as exc:
         raise CliError(str(exc), exit_code=2) from exc

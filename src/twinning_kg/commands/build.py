@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -11,7 +10,8 @@ from rich.table import Table
 
 from twinning_kg.commands._contact import contact_options
 from twinning_kg.commands.cli_error import CliError
-from twinning_kg.config import DEFAULT_BASE_IRI, Settings
+from twinning_kg.commands.project_option import project_option, project_settings
+from twinning_kg.config import Settings
 from twinning_kg.graph.quads import UnpublishableTerm
 from twinning_kg.release.builder import BuildError, ValidationFailed, build, sources_date
 from twinning_kg.release.dumps import DumpError
@@ -26,11 +26,12 @@ from twinning_kg.sources.loading import SourceError
     help="Release link to (re)point; releases live beside it in DIR.releases/.",
 )
 @click.option(
-    "--base-iri", default=DEFAULT_BASE_IRI, show_default=True, metavar="IRI",
-    help="Base IRI of every resource (ends in '/').",
+    "--base-iri", default=None, metavar="IRI",
+    help="Base IRI of every resource (ends in '/'; default: the project's).",
 )
+@project_option
 @contact_options
-def command(out: Path, base_iri: str, contact: dict[str, str | None]) -> None:
+def command(out: Path, base_iri: str | None, project, contact: dict[str, str | None]) -> None:  # noqa: ANN001
     """Load ontology and data, materialise tw:twinnedWith, validate, publish into DIR.
 
     The catalog's dates are those of the sources (SOURCE_DATE_EPOCH, else the newest git
@@ -39,7 +40,7 @@ def command(out: Path, base_iri: str, contact: dict[str, str | None]) -> None:
     parsed, the sources cannot be dated or DIR cannot be used. On failure DIR keeps
     pointing at the last good release.
     """
-    settings = _settings(base_iri, contact)
+    settings = project_settings(project, base_iri, **contact)
     try:
         sources = sources_date(settings)
         release = build(settings, out, sources=sources)
@@ -56,16 +57,6 @@ def command(out: Path, base_iri: str, contact: dict[str, str | None]) -> None:
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot write the release: {exc.strerror or exc}{where}; {out} is unchanged") from exc
     _summary(release, out, sources, settings)
-
-
-def _settings(base_iri: str, contact: dict[str, str | None] | None = None) -> Settings:
-    parts = urlsplit(base_iri)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise CliError(f"--base-iri {base_iri}: need an absolute http(s) IRI ending in '/'", exit_code=2)
-    try:
-        return Settings(base_iri=base_iri, **(contact or {}))
-    except ValueError as exc:
-        raise CliError(str(exc), exit_code=2) from exc
 
 
 def _summary(release: Release, out: Path, sources: SourceDate, settings: Settings) -> None:

@@ -12,7 +12,9 @@ from rich.console import Console
 
 from twinning_kg.commands._contact import contact_options
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import Settings
+from twinning_kg.project import Project
 from twinning_kg.release import import_pipeline
 from twinning_kg.release.builder import BuildError, ValidationFailed
 from twinning_kg.sources.importers import csv_import, wdqs_json, wikidata_p190
@@ -46,12 +48,14 @@ def command() -> None:
 @click.argument("names", type=_file)
 @_out
 @_base
+@project_option
 @contact_options
 def wikidata_p190_command(
-    relations: Path, names: Path, out: Path, base_iri: str | None, contact: dict
+    relations: Path, names: Path, out: Path, base_iri: str | None, project: Project, contact: dict
 ) -> None:
     """The 2016 Wikidata P190 crawl (RELATIONS.tsv: QID<TAB>QID, NAMES.tsv: QID<TAB>name)."""
-    _run(lambda progress: wikidata_p190.read(relations, names, progress), out, base_iri, contact)
+    settings = project_settings(project, base_iri, **contact)
+    _run(lambda progress: wikidata_p190.read(relations, names, progress), out, settings)
 
 
 @command.command("csv")
@@ -59,13 +63,14 @@ def wikidata_p190_command(
 @_out
 @_base
 @_graph_name
+@project_option
 @contact_options
-def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | None, contact: dict) -> None:
+def csv_command(
+    file: Path, out: Path, base_iri: str | None, graph_name: str | None, project: Project, contact: dict
+) -> None:
     """A contributor CSV in the template's columns (data/templates/partnerships-template.csv)."""
-    _run(
-        lambda progress: csv_import.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri,
-        contact,
-    )
+    settings = project_settings(project, base_iri, **contact)
+    _run(lambda progress: csv_import.read(file, Iris.of(settings), graph_name), out, settings)
 
 
 @command.command("wdqs-json")
@@ -73,24 +78,17 @@ def csv_command(file: Path, out: Path, base_iri: str | None, graph_name: str | N
 @_out
 @_base
 @_graph_name
+@project_option
 @contact_options
 def wdqs_json_command(
-    file: Path, out: Path, base_iri: str | None, graph_name: str | None, contact: dict
+    file: Path, out: Path, base_iri: str | None, graph_name: str | None, project: Project, contact: dict
 ) -> None:
     """A Wikidata Query Service JSON result of P190 with start/end qualifiers (importers/wdqs-p190.rq)."""
-    _run(lambda progress: wdqs_json.read(file, Iris(_settings(base_iri).base_iri), graph_name), out, base_iri,
-         contact)
+    settings = project_settings(project, base_iri, **contact)
+    _run(lambda progress: wdqs_json.read(file, Iris.of(settings), graph_name), out, settings)
 
 
-def _settings(base_iri: str | None, contact: dict | None = None) -> Settings:
-    try:
-        return Settings(**({"base_iri": base_iri} if base_iri else {}), **(contact or {}))
-    except ValueError as exc:
-        raise CliError(str(exc), exit_code=2) from exc
-
-
-def _run(read, out: Path, base_iri: str | None, contact: dict) -> None:  # noqa: ANN001 - reader callable
-    settings = _settings(base_iri, contact)
+def _run(read, out: Path, settings: Settings) -> None:  # noqa: ANN001 - reader callable
     console = Console(stderr=True)
     try:
         outcome = import_pipeline.run_import(read, out, settings, console)

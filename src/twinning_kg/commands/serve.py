@@ -26,7 +26,9 @@ from typing import Any
 import click
 
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
+from twinning_kg.project import Project
 from twinning_kg.query.engine import QueryEngine
 from twinning_kg.query.remote_engine import RemoteEngine
 from twinning_kg.query.worker_pool import DEFAULT_WORKER_MEMORY_MB, WorkerPoolEngine
@@ -43,10 +45,10 @@ FILE_DESCRIPTOR_RESERVE = 256
 @click.option(
     "--graph",
     "graph",
-    default="site",
-    show_default=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Release directory to serve; built from ontology/ and data/ first if it holds none.",
+    help="Release directory to serve; built from the project first if it holds none "
+    "(default: site, or DIR/site for --project DIR).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
@@ -206,8 +208,9 @@ FILE_DESCRIPTOR_RESERVE = 256
     metavar="URL",
     help="Answer queries from this SPARQL endpoint (holding our dumps) instead of the local store.",
 )
+@project_option
 def command(
-    graph: Path,
+    graph: Path | None,
     host: str,
     port: int,
     base_url: str | None,
@@ -232,8 +235,11 @@ def command(
     max_connections_per_client: int,
     max_url_bytes: int,
     store_url: str | None,
+    project: Project,
 ) -> None:
     """Serve the graph: SPARQL endpoint at /sparql, linked data, dumps and catalog."""
+    if graph is None:
+        graph = Path("site") if project.kit else project.directory / "site"
     _configure_logging()
     if no_service and service_allow:
         raise CliError("--no-service and --service-allow contradict each other", exit_code=2)
@@ -244,7 +250,7 @@ def command(
         except ValueError as exc:
             raise CliError(f"--trusted-proxy {proxy}: {exc}", exit_code=2) from exc
     settings = dataclasses.replace(
-        DEFAULTS,
+        project_settings(project),
         base_url=base_url,
         query_timeout=timeout,
         max_rows=max_rows,
@@ -275,7 +281,9 @@ def command(
         raise CliError(str(exc)) from exc
     try:
         try:
-            settings = dataclasses.replace(settings, base_iri=release.base_iri)
+            settings = dataclasses.replace(
+                settings, base_iri=release.base_iri, vocabulary_iri=release.manifest.get("vocabulary_iri")
+            )
         except ValueError as exc:
             raise CliError(f"{graph}: {exc}") from exc
         engine = _engine(release, settings, store_url, worker_memory)
@@ -328,7 +336,7 @@ def _raise_file_limit(settings: Settings) -> Settings:
 def _release(graph: Path, settings: Settings) -> Release:
     """Open the release in `graph`, building it first when there is none."""
     if not (graph / MANIFEST).is_file():
-        click.echo(f"{graph} holds no release yet: building it from {settings.root}", err=True)
+        click.echo(f"{graph} holds no release yet: building it from {settings.home}", err=True)
         _build(graph, settings)
     try:
         return Release.open(graph)

@@ -12,8 +12,9 @@ import click
 
 from twinning_kg.checks.validation import load_shapes, validate
 from twinning_kg.commands.cli_error import CliError
-from twinning_kg.config import Settings
+from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.graph.materialise import materialise
+from twinning_kg.project import Project
 from twinning_kg.sources.loading import SourceError, load
 
 EXIT_NOT_CONFORMING = 1
@@ -32,19 +33,17 @@ EXIT_UNPARSABLE = 2
 @click.option(
     "--base-iri", default=None, help="Base IRI the sources are parsed against (default: the project's)."
 )
-def command(fmt: str, base_iri: str | None) -> None:
-    """Check the ontology and data against the shapes in shapes/."""
-    try:
-        settings = Settings(base_iri=base_iri) if base_iri else Settings()
-    except ValueError as exc:
-        raise CliError(str(exc), exit_code=EXIT_UNPARSABLE) from exc
+@project_option
+def command(fmt: str, base_iri: str | None, project: Project) -> None:
+    """Check the project's data (with the kit's ontology) against the kit's shapes."""
+    settings = project_settings(project, base_iri)
     try:
         shapes = load_shapes(settings)
         loaded = load(settings)
     except SourceError as exc:
         raise CliError(f"cannot parse {exc}", exit_code=EXIT_UNPARSABLE) from exc
     if not loaded.files:
-        raise CliError(f"no Turtle sources found under {settings.root}", exit_code=EXIT_UNPARSABLE)
+        raise CliError(f"no Turtle sources found under {settings.home}", exit_code=EXIT_UNPARSABLE)
     materialise(loaded.dataset, settings)
     report = validate(loaded, settings, shapes=shapes)
     click.echo(report.to_json() if fmt == "json" else report.text(), nl=fmt == "json")

@@ -19,7 +19,7 @@ import pyoxigraph
 
 from twinning_kg.config import Settings
 from twinning_kg.graph.materialise import materialise
-from twinning_kg.sources import loading
+from twinning_kg.sources import loading, partner_snapshots
 
 QUERY_DIR = Path(__file__).resolve().parent / "queries"
 SPARQL_JSON = "application/sparql-results+json"
@@ -213,6 +213,7 @@ def sources_select(settings: Settings) -> Select:
     """Queries over the Turtle sources as the build sees them (loaded + materialised)."""
     loaded = loading.load(settings)
     materialise(loaded.dataset, settings)
+    partner_snapshots.load_into(loaded.dataset, settings)  # as the build adds them: after materialising
     return store_select(dataset_store(loaded.dataset))
 
 

@@ -106,7 +106,7 @@ def shortcuts(events: list[Event], iris: Iris) -> list[tuple[URIRef, Any]]:
 
 def derive(dataset: Any, settings: Settings) -> int:
     """Add the shortcuts of every partnership with events; returns how many triples were new."""
-    iris = Iris(settings.base_iri)
+    iris = Iris.of(settings)
     added = 0
     partnerships = sorted({(s, g) for s, _, _, g in dataset.quads((None, iris.TW.event, None, None))},
                           key=lambda pair: str(pair[0]))

@@ -29,7 +29,7 @@ def materialise(dataset: Any, settings: Settings) -> int:
     distinct IRI partners is left alone: the shapes report it. Returns how many triples
     were new.
     """
-    vocab = tw(settings.base_iri)
+    vocab = tw(settings.vocabulary)
     added = lifecycle.derive(dataset, settings)
     provisional = {s for s, _, _, _ in dataset.quads((None, RDF.type, vocab.ProvisionalPartnership, None))}
     for partnership, _, _, context in list(dataset.quads((None, RDF.type, vocab.Partnership, None))):

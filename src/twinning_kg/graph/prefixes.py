@@ -26,8 +26,9 @@ def source_prefixes(settings: Settings) -> dict[str, str]:
     not override what our files say.
     """
     bindings: list[tuple[str, str]] = []
-    for path, _ in loading.source_files(settings):
-        parser = ox.parse(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=settings.base_iri)
+    for path, area in loading.source_files(settings):
+        base = loading.parse_base(settings, area)
+        parser = ox.parse(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=base)
         for _ in parser:
             pass
         bindings += sorted(parser.prefixes.items())

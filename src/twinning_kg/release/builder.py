@@ -41,7 +41,7 @@ from twinning_kg.release import catalog, dumps, leases
 from twinning_kg.release.catalog_parts import CatalogError
 from twinning_kg.release.reader import MANIFEST, Release, Stamp
 from twinning_kg.release.source_date import SourceDate, SourceDateError, source_date
-from twinning_kg.sources import loading
+from twinning_kg.sources import loading, partner_snapshots
 from twinning_kg.vocab import tw
 
 KEEP_RELEASES = 3
@@ -78,14 +78,17 @@ def build(settings: Settings, out: Path | str, *, sources: SourceDate | None = N
     loaded = loading.load(settings)
     materialise(loaded.dataset, settings)
     validate(loaded, settings)
+    partner_snapshots.load_into(loaded.dataset, settings)  # theirs: neither validated nor materialised
     return write_release(loaded.dataset, out, settings, prefixes=source_prefixes(settings), sources=sources)
 
 
 def sources_date(settings: Settings) -> SourceDate:
-    """When what a release is made of last changed: the data (ontology/, data/) and the
-    catalog's hand-written parts (catalog/); not shapes/, which check but add nothing."""
+    """When what a release is made of last changed: the data (ontology/, data/, imports/,
+    partners/) and the catalog's hand-written parts (catalog/); not shapes/, which check
+    but add nothing."""
+    folders = [settings.ontology_dir, settings.data_dir, settings.imports_dir, settings.partners_dir]
     try:
-        return source_date([settings.ontology_dir, settings.data_dir, catalog_dir(settings)])
+        return source_date([*folders, catalog_dir(settings)])
     except SourceDateError as exc:
         raise BuildError(f"cannot date the release: {exc}", exit_code=2) from exc
 
@@ -183,6 +186,8 @@ def _write_contents(
     }
     if stats.default_graph:
         manifest["default_graph"] = stats.default_graph
+    if settings.vocabulary != settings.base_iri:
+        manifest["vocabulary_iri"] = settings.vocabulary
     manifest_bytes = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
     dumps.write_bytes(directory / MANIFEST, manifest_bytes)
     _fsync_dir(directory)
@@ -192,7 +197,7 @@ def _write_contents(
 def _default_prefixes(settings: Settings) -> list[tuple[str, str]]:
     """Fallbacks when the caller's data carries no bindings (e.g. an Oxigraph dataset)."""
     return [
-        ("tw", str(tw(settings.base_iri))),
+        ("tw", str(tw(settings.vocabulary))),
         ("rdf", str(vocab.RDF)), ("rdfs", str(vocab.RDFS)), ("owl", str(vocab.OWL)),
         ("xsd", str(vocab.XSD)), ("skos", str(vocab.SKOS)), ("prov", str(vocab.PROV)),
         ("dcterms", str(vocab.DCTERMS)), ("foaf", str(vocab.FOAF)), ("schema", str(vocab.SCHEMA)),

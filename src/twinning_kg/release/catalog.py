@@ -70,7 +70,7 @@ def catalog_graph(
     base = settings.base_iri
     work = copy_graph(parts)
     catalog = URIRef(base + CATALOG)
-    main = URIRef(base + MAIN_DATASET)
+    main = URIRef(base + MAIN_DATASET + settings.city_key)
     for node, cls in ((catalog, DCAT.Catalog), (main, DCAT.Dataset)):
         if (node, RDF.type, cls) not in work:
             raise CatalogError(f"catalog/*.ttl must describe <{node}> as a <{cls}>")
@@ -84,7 +84,7 @@ def catalog_graph(
             work.remove((ds, None, None))
             work.remove((None, None, ds))
     for ds in kept:
-        _add_temporal(work, dataset, ds, base)
+        _add_temporal(work, dataset, ds, base, settings.vocabulary)
     for node in (catalog, *kept):
         _add_stamp(work, node, stamp)
     _set_contact(work, URIRef(base + CONTACT), settings)
@@ -115,12 +115,13 @@ def _set_contact(work: Graph, contact: URIRef, settings: Settings) -> None:
         work.set((contact, VCARD.hasURL, URIRef(settings.contact_url)))
 
 
-def _add_temporal(work: Graph, dataset: Dataset, ds: URIRef, base: str) -> None:
+def _add_temporal(work: Graph, dataset: Dataset, ds: URIRef, base: str, vocabulary: str) -> None:
     """dct:temporal from the earliest tw:startDate in the dataset's graph, unless hand-written."""
     if (ds, DCTERMS.temporal, None) in work:
         return
     graph_iri = URIRef(base + "graph/" + str(ds).rsplit("/", 1)[-1])
-    starts = [o for o in dataset.graph(graph_iri).objects(None, tw(base).startDate) if isinstance(o, Literal)]
+    found = dataset.graph(graph_iri).objects(None, tw(vocabulary).startDate)
+    starts = [o for o in found if isinstance(o, Literal)]
     if not starts:
         return
     # Lexical order is chronological for the xsd:gYear/gYearMonth/date values the data uses.

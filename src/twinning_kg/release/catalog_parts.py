@@ -24,7 +24,7 @@ from twinning_kg.vocab import DCAT, DCTERMS, OWL, SPDX
 # Relative to the base IRI (docs/architecture.md, "Catalog and VoID").
 CATALOG = "catalog"
 VOID_ROOT = "void"
-MAIN_DATASET = "dataset/kassel"
+MAIN_DATASET = "dataset/"  # + the project's city key (Settings.city_key)
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 SHA256 = SPDX["checksumAlgorithm_sha256"]
 CONTACT = CATALOG + "#contact"

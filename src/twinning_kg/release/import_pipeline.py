@@ -72,7 +72,7 @@ def run_import(
 ) -> ImportOutcome:
     """Read, reconcile, materialise, validate, publish; raises on any failure (nothing written)."""
     timings: dict[str, float] = {}
-    iris = Iris(settings.base_iri)
+    iris = Iris.of(settings)
     with progress_bar(console) as progress:
         with _step(progress, timings, "read input"):
             batch = read(progress)

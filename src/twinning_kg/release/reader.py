@@ -66,6 +66,12 @@ class Release:
         return str(self.manifest["base_iri"])
 
     @property
+    def vocabulary(self) -> str:
+        """Base of the vocabulary the release speaks (`Settings.vocabulary`): recorded in the
+        manifest only when it is not the base IRI (a city's project uses the kit's)."""
+        return str(self.manifest.get("vocabulary_iri") or self.base_iri)
+
+    @property
     def store_path(self) -> Path:
         return self.path / "store"
 

@@ -1,10 +1,12 @@
 """Load the Turtle sources into one rdflib Dataset, one named graph per source area.
 
 Conventions (docs/architecture.md): `ontology/*.ttl` -> `{base}graph/ontology`;
-`data/<area>/*.ttl` -> `{base}graph/<area>` (e.g. `data/kassel/`, `data/claims/`).
-Files are parsed with `publicID = base IRI`, so relative IRIs in them land under the
-configured base. Syntax is checked with Oxigraph's strict parser first because it
-reports the exact line and column; a broken file raises `SourceError` naming both.
+`data/<area>/*.ttl` -> `{base}graph/<area>` (e.g. `data/kassel/`, `data/claims/`);
+`imports/<name>.ttl` -> `{base}graph/<name>`. The ontology is the kit's, parsed
+against the vocabulary's base (`Settings.vocabulary`); a project's files are parsed
+with `publicID = base IRI`, so relative IRIs in them land under the project's base.
+Syntax is checked with Oxigraph's strict parser first because it reports the exact
+line and column; a broken file raises `SourceError` naming both.
 
 Curation is decided by where a resource lives: every area under `data/` is curated, so
 the loader marks each place and partnership typed in an area's graph `tw:curated true`
@@ -75,21 +77,43 @@ class Loaded:
         return sorted(self.subject_files.get(node, ()))
 
 
+ONTOLOGY_AREA = "ontology"
+
+
 def source_files(settings: Settings) -> list[tuple[Path, str]]:
-    """Every source file with the local name of its graph, in a stable order."""
-    found: list[tuple[Path, str]] = [(p, "ontology") for p in sorted(settings.ontology_dir.glob("*.ttl"))]
+    """Every source file with the local name of its graph, in a stable order: the kit's
+    ontology, the project's curated areas (`data/<area>/`), then its imports
+    (`imports/<name>.ttl`, graph `<name>`)."""
+    found: list[tuple[Path, str]] = [
+        (p, ONTOLOGY_AREA) for p in sorted(settings.ontology_dir.glob("*.ttl"))
+    ]
     if settings.data_dir.is_dir():
         for area in sorted(p for p in settings.data_dir.iterdir() if p.is_dir()):
             found += [(p, area.name) for p in sorted(area.rglob("*.ttl"))]
+    found += [(p, p.stem) for p in import_files(settings)]
     return found
+
+
+def import_files(settings: Settings) -> list[Path]:
+    """`imports/*.ttl`: places and sources as an outside dataset names them (written by
+    `new-city`), loaded into graphs of their own and never curated."""
+    if not settings.imports_dir.is_dir():
+        return []
+    return sorted(p for p in settings.imports_dir.glob("*.ttl") if p.is_file())
+
+
+def parse_base(settings: Settings, area: str) -> str:
+    """The base IRI a file of `area` is parsed against: the kit's vocabulary for the
+    ontology, the project's base IRI for everything else."""
+    return settings.vocabulary if area == ONTOLOGY_AREA else settings.base_iri
 
 
 def layout_problems(settings: Settings) -> list[LayoutProblem]:
     """RDF files under `data/` that `source_files` does not load (see module docstring)."""
+    problems = _import_problems(settings)
     data = settings.data_dir
     if not data.is_dir():
-        return []
-    problems = []
+        return problems
     for path in sorted(p for p in data.rglob("*") if p.is_file()):
         if path.suffix.lower() not in RDF_SUFFIXES or (path.parent != data and path.suffix == ".ttl"):
             continue
@@ -106,6 +130,37 @@ def layout_problems(settings: Settings) -> list[LayoutProblem]:
                 path,
                 f"{path.name} is not loaded: only Turtle files ending in .ttl are read",
                 f"{path.name} wird nicht geladen: gelesen werden nur Turtle-Dateien mit der Endung .ttl",
+            ))
+    return problems
+
+
+def _import_problems(settings: Settings) -> list[LayoutProblem]:
+    """Under `imports/`, only `*.ttl` directly in the folder is read; a name an area of
+    `data/` has too would put curated and imported statements into one graph."""
+    folder = settings.imports_dir
+    if not folder.is_dir():
+        return []
+    data = settings.data_dir
+    areas = {p.name for p in data.iterdir() if p.is_dir()} if data.is_dir() else set()
+    problems = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in RDF_SUFFIXES:
+            continue
+        if path.parent != folder or path.suffix != ".ttl":
+            problems.append(LayoutProblem(
+                path,
+                f"{path.name} is not loaded: only Turtle files ending in .ttl directly under imports/ "
+                "are read",
+                f"{path.name} wird nicht geladen: gelesen werden nur Turtle-Dateien mit der Endung .ttl "
+                "direkt unter imports/",
+            ))
+        elif path.stem in areas or path.stem == ONTOLOGY_AREA:
+            problems.append(LayoutProblem(
+                path,
+                f"{path.name} is not loaded: its graph name {path.stem!r} is a curated area's "
+                f"(data/{path.stem}/); rename the file",
+                f"{path.name} wird nicht geladen: der Graphname {path.stem!r} gehört einem gepflegten "
+                f"Bereich (data/{path.stem}/); benennen Sie die Datei um",
             ))
     return problems
 
@@ -138,15 +193,19 @@ def load(
 ) -> Loaded:
     """Parse every source file (plus `extra` (path, area) pairs) into named graphs.
 
-    Every area but `ontology` is curated, extra areas too unless named in `uncurated`
-    (tests load imported-style fixtures that way).
+    Every area of `data/` is curated, extra areas too unless named in `uncurated`
+    (tests load imported-style fixtures that way); the ontology and `imports/` are not.
     """
     dataset = Dataset(default_union=True)
     loaded = Loaded(dataset=dataset, problems=layout_problems(settings))
-    plain = {"ontology", *uncurated}
+    skipped = {p.path for p in loaded.problems}
+    imported = set(import_files(settings))
+    plain = {ONTOLOGY_AREA, *uncurated}
     for path, area in [*source_files(settings), *extra]:
+        if path in skipped:
+            continue
         graph_iri = URIRef(f"{settings.base_iri}graph/{area}")
-        part = parse_file(path, settings.base_iri)
+        part = parse_file(path, parse_base(settings, area) if path not in imported else settings.base_iri)
         target = dataset.graph(graph_iri)
         for prefix, ns in part.namespaces():
             dataset.bind(prefix, ns, override=False)
@@ -154,7 +213,7 @@ def load(
             target.add(triple)
             loaded.subject_files[triple[0]].add(path)
         loaded.files[path] = graph_iri
-        if area not in plain:
+        if area not in plain and path not in imported:
             loaded.curated_graphs.add(graph_iri)
     mark_curated(loaded, settings)
     return loaded
@@ -162,7 +221,7 @@ def load(
 
 def mark_curated(loaded: Loaded, settings: Settings) -> None:
     """`tw:curated true` on every place and partnership typed in a curated graph (that graph)."""
-    tw = f"{settings.base_iri}ontology#"
+    tw = f"{settings.vocabulary}ontology#"
     classes = set()
     for root in (URIRef(tw + "Place"), URIRef(tw + "Partnership")):
         todo = [root]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from twinning_kg.checks.claims_audit import AuditReport
+from twinning_kg.checks.reciprocity import Difference, Fact
 from twinning_kg.graph.claims import Claim, Term, local_name, short
 from twinning_kg.web.i18n import Strings, format_date
 from twinning_kg.web.rendering import page
@@ -30,6 +31,24 @@ def term_text(term: Term | None, labels: Mapping[str, str], lang: str, base_iri:
     if term.datatype in CALENDAR_DATATYPES:
         return format_date(term.value, None, lang)
     return term.value
+
+
+def difference_text(d: Difference, lang: str, short: Callable[[str], str] = str) -> str:
+    """One value two graphs give differently, both sides with their sources, in `lang`
+    (the audit and the partnership page)."""
+    s = Strings(lang)
+
+    def side(fact: Fact) -> str:
+        if not fact.value:
+            value = "–"
+        elif d.property in ("start", "end"):
+            value = format_date(fact.value, None, lang)
+        else:
+            value = short(fact.value)
+        sources = "; ".join(source.text() for source in fact.sources)
+        return f"{value} ({sources})" if sources else value
+
+    return f"{s[d.property]}: {s.audit_ours} {side(d.ours)}, {s.audit_theirs} {side(d.theirs)}"
 
 
 def render_text(report: AuditReport, lang: str = "en") -> str:
@@ -103,6 +122,7 @@ def render_text(report: AuditReport, lang: str = "en") -> str:
         s["one_way"]: (len(report.one_way), report.one_way_total),
         s["weak_only"]: (len(report.weak_only), report.weak_only_total),
     }
+    sections.append((s["cross_graph"], _cross_graph_lines(report, lang)))
     for title, lines in sections:
         out += [title, "-" * len(title)]
         out += lines or [s["none"]]
@@ -111,6 +131,33 @@ def render_text(report: AuditReport, lang: str = "en") -> str:
             out.append(s["shown"].format(shown=listed, total=total))
         out.append("")
     return "\n".join(out)
+
+
+def _cross_graph_lines(report: AuditReport, lang: str) -> list[str]:
+    """Per partner graph: where and when it was read, then each partnership that is not reciprocal."""
+    s = Strings(lang).prefixed("audit_")
+    if not report.cross_graph:
+        return [s["cross_graph_none"]]
+
+    def brief(iri: str) -> str:
+        return short(iri, report.base_iri)
+
+    lines = []
+    for g in report.cross_graph:
+        reciprocal = sum(c.status == "reciprocal" for c in g.checks)
+        retrieved = format_date(g.partner.retrieved, None, lang) if g.partner.retrieved else "?"
+        read = s["cross_graph_read"].format(url=g.partner.url, retrieved=retrieved)
+        name = ", ".join(g.partner.cities) or brief(g.partner.graph)
+        lines.append(f"- {name}: {read}; {s['cross_graph_reciprocal'].format(n=reciprocal)}")
+        for c in g.checks:
+            if c.status == "reciprocal":
+                continue
+            status = s["status_" + c.status.replace("-", "_")]
+            ours = brief(c.ours.partnership or c.ours.place) if c.ours else "-"
+            theirs = (c.theirs.partnership or c.theirs.place) if c.theirs else "-"
+            lines.append(f"  {status}: {c.label or c.partner} ({s['ours']} {ours}, {s['theirs']} {theirs})")
+            lines += [f"    - {difference_text(d, lang, brief)}" for d in c.differences]
+    return lines
 
 
 def render_html(
@@ -138,5 +185,6 @@ def render_html(
         short=lambda iri: short(iri, report.base_iri),
         term=lambda t, labels: term_text(t, labels, lang, report.base_iri),
         local_name=local_name,
+        difference=lambda d: difference_text(d, lang, lambda iri: short(iri, report.base_iri)),
         title=Strings(lang).audit_title,
     )

@@ -53,6 +53,11 @@ class AppContext:
         return self.release.base_iri
 
     @property
+    def vocabulary(self) -> str:
+        """Base of the kit's terms in the served release (the base IRI, or the kit's for a city)."""
+        return self.release.vocabulary
+
+    @property
     def public_base(self) -> str:
         """Where links point: `--base-url` when given, else the base IRI itself."""
         if self.settings.base_url:

@@ -43,7 +43,7 @@ def iri_ref(iri: str) -> str:
 
 
 def tw(ctx: AppContext, term: str) -> URIRef:
-    return URIRef(f"{ctx.base_iri}ontology#{term}")
+    return URIRef(f"{ctx.vocabulary}ontology#{term}")
 
 
 def values_in(props: Iterable[Node]) -> str:

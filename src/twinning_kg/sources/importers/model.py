@@ -12,9 +12,12 @@ import datetime
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rdflib import Graph, URIRef
 from rdflib.namespace import XSD
+
+from twinning_kg.vocab import Iris
 
 QID_RE = re.compile(r"Q[1-9][0-9]*")
 WIKIDATA_ENTITY = "http://www.wikidata.org/entity/"
@@ -46,6 +49,29 @@ class MalformedInput(InputError):
     """The file is not well-formed in its format (syntax, structure, nesting): exit status 2."""
 
     exit_code = 2
+
+
+def parse_described(path: Path, iris: Iris) -> Graph:
+    """A Turtle file of descriptions the kit ships (a source, its publisher), in a project's terms.
+
+    Relative IRIs land under the project's base IRI, as in `data/`; the file's terms
+    (`<ontology#…>`) are then moved to the kit's vocabulary, which a city's project speaks
+    under a base of its own (`Settings.vocabulary`).
+    """
+    graph = Graph()
+    graph.parse(path, format="turtle", publicID=iris.base)
+    wrong, right = f"{iris.base}ontology#", str(iris.TW)
+    if wrong == right:
+        return graph
+    moved = Graph()
+    for prefix, ns in graph.namespaces():
+        moved.bind(prefix, right if str(ns) == wrong else ns, override=True)
+    for triple in graph:
+        moved.add(tuple(  # type: ignore[arg-type]
+            URIRef(right + str(t)[len(wrong):]) if isinstance(t, URIRef) and str(t).startswith(wrong) else t
+            for t in triple
+        ))
+    return moved
 
 
 def is_qid(text: str) -> bool:

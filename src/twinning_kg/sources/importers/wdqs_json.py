@@ -17,8 +17,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rdflib import Graph
-
 from twinning_kg.sources import untrusted_input
 from twinning_kg.sources.importers.model import (
     DateValue,
@@ -27,6 +25,7 @@ from twinning_kg.sources.importers.model import (
     Label,
     MalformedInput,
     PairRecord,
+    parse_described,
     qid_from,
 )
 from twinning_kg.sources.importers.wikidata_p190 import P190_KIND
@@ -98,9 +97,7 @@ def read(path: Path, iris: Iris, area: str | None = None) -> ImportBatch:
         if not labels:
             batch.note("place without a label in the result (labelled with its QID)", qid)
             labels.append(Label(qid))
-    graph = Graph()
-    graph.parse(SOURCE_FILE, format="turtle", publicID=iris.base)
-    batch.extra = graph
+    batch.extra = parse_described(SOURCE_FILE, iris)
     return batch
 
 

@@ -18,6 +18,7 @@ from twinning_kg.checks import claims_audit
 from twinning_kg.graph.claims import SPARQL_JSON, Claim, Row, about_query, group, parse_results
 from twinning_kg.query.engine import QueryError, QueryRequest
 from twinning_kg.query.negotiation import NegotiationError, Offer
+from twinning_kg.web import partner_confirmation
 from twinning_kg.web.audit_report import render_html, render_text
 from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.rendering import language, other_language, with_params
@@ -39,9 +40,15 @@ async def report(ctx: AppContext) -> claims_audit.AuditReport:
     """The audit of the served release, computed once per release."""
     # cap the growing lists below the engine's row cap; totals come from COUNT queries
     limit = max(1, min(LIST_LIMIT, ctx.settings.max_rows))
-    return await ctx.memo_async(
-        "audit", lambda: claims_audit.build_report_async(lambda q: _select(ctx, q), ctx.base_iri, limit)
-    )
+
+    async def compute() -> claims_audit.AuditReport:
+        current = await claims_audit.build_report_async(
+            lambda q: _select(ctx, q), ctx.base_iri, limit, vocabulary=ctx.vocabulary
+        )
+        current.cross_graph = await partner_confirmation.cross_graph(ctx)
+        return current
+
+    return await ctx.memo_async("audit", compute)
 
 
 async def audit(request: Request) -> Response:
@@ -74,7 +81,7 @@ async def audit(request: Request) -> Response:
 async def claims_about(ctx: AppContext, iri: str) -> list[Claim]:
     """Claims whose subject or value is `iri`, for the resource pages."""
     try:
-        query = about_query(ctx.canonical(iri), ctx.base_iri)
+        query = about_query(ctx.canonical(iri), ctx.vocabulary)
     except ValueError:
         return []
     rows = await _select(ctx, query)

@@ -117,7 +117,7 @@ async def ontology_view(ctx: AppContext, lang: str) -> dict[str, Any]:
 }}""",
     )
     labeller = Labeller(ctx, lang, onto, schemes_graph)
-    ns = f"{ctx.base_iri}ontology#"
+    ns = f"{ctx.vocabulary}ontology#"
 
     def local(link: Link) -> Link:
         """Terms of this ontology link to their anchor on this very page."""

@@ -26,10 +26,11 @@ from rdflib.term import Node
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from twinning_kg.graph.claims import Claim
+from twinning_kg.graph.claims import Claim, short
 from twinning_kg.query.negotiation import NegotiationError
 from twinning_kg.vocab import GEO, PROV, SCHEMA
-from twinning_kg.web import schema_org, site_queries, svgmap
+from twinning_kg.web import partner_confirmation, schema_org, site_queries, svgmap
+from twinning_kg.web.audit_report import difference_text
 from twinning_kg.web.context import AppContext, context, site_settings
 from twinning_kg.web.i18n import Strings, format_date
 from twinning_kg.web.labels import PREFIXES, Labeller, Link, Value, pick
@@ -109,6 +110,7 @@ async def document(request: Request) -> Response:
         return engine_failed(request, exc)
     lang = language(request)
     view = resource_view(ctx, iri, doc, near, ontology, lang)
+    confirmation = await partner_confirmation.confirmation(ctx, iri) if view.kind == "partnership" else None
     return render(
         request,
         "resource.html",
@@ -117,6 +119,8 @@ async def document(request: Request) -> Response:
         view=view,
         map_svg=resource_map(view, Strings(lang)),
         claims=await _claims(ctx, iri),
+        confirmation=confirmation,
+        difference=lambda d: difference_text(d, lang, lambda value: short(value, ctx.base_iri)),
         base_iri=ctx.base_iri,
         formats=[o for o in RDF_PAGE if o.key != "html"],
         title=view.label,
@@ -191,7 +195,7 @@ def with_prefixes(ctx: AppContext, graph: Graph) -> Graph:
         out.add(triple)
     for prefix, ns in PREFIXES.items():
         out.bind(prefix, ns, override=True)
-    out.bind("tw", f"{ctx.base_iri}ontology#", override=True)
+    out.bind("tw", f"{ctx.vocabulary}ontology#", override=True)
     # One prefix per IRI family of ours (place:, partnership:, source:, …), as found in the graph.
     families = set()
     for term in out.all_nodes():
@@ -290,7 +294,7 @@ def status_key(ctx: AppContext, status: Node | None) -> str:
     if status is None:
         return "unknown"
     iri = str(status)
-    prefix = f"{ctx.base_iri}id/status/"
+    prefix = f"{ctx.vocabulary}id/status/"
     return re.sub(r"[^a-z0-9-]", "", iri[len(prefix) :].lower()) if iri.startswith(prefix) else "unknown"
 
 
