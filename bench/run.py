@@ -9,11 +9,18 @@ wikidata-p190 …`, the synthetic one from `bench/synthetic.py`), loads the rele
 N-Quads dump into an Oxigraph location with `oxigraph load` (timed), starts
 `twinning-kg serve --graph DIR` and `oxigraph serve-read-only` on that location, and
 drives both with a real HTTP load generator (`wrk` when installed, else an asyncio
-httpx client) at 1 and 8 concurrent connections: throughput and p50/p99 latency for a
-point lookup, an aggregate, a path query and a DESCRIBE. Aggregate and path are also
-timed with pyoxigraph in-process. Cold start (process start to the first answered query)
-and peak RSS (the process and its children, psutil) of each server are recorded.
-The figures, the ratios against the targets of issue 4 and this command go to
+httpx client) at 1 and 8 concurrent connections: throughput and p50/p99 latency for
+random-city lookups (a different place of the release per request, the same query
+template for both servers: `bench/workloads.py`), a fixed point lookup, an aggregate, a
+path query and a DESCRIBE. Both servers run side by side and every measurement runs
+ours and Oxigraph's interleaved (`--rounds`, alternating the order), so both meet the
+same background load of a shared machine.
+
+    .venv/bin/python bench/run.py --reuse --queries lookup-random lookup   # the headline, minutes
+
+Aggregate and path are also timed with pyoxigraph in-process. Cold start (process start
+to the first answered query) and peak RSS (the process and its children, psutil) of each server are recorded.
+The figures, the ratios against the targets of issues 4 and 13 and this command go to
 `bench/RESULTS.md`; the raw numbers to `bench/out/results.json`.
 
 Both servers answer over the union of the named graphs: ours by contract, Oxigraph with
@@ -48,6 +55,7 @@ import pyoxigraph as ox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import synthetic  # noqa: E402 - beside this script
+import workloads  # noqa: E402 - beside this script
 from processes import answers, free_port, stop, wait_ready  # noqa: E402 - the tests' server helpers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +64,7 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 JSON = "application/sparql-results+json"
-QUERY_NAMES = ("lookup", "aggregate", "path", "describe")
+QUERY_NAMES = ("lookup-random", "lookup", "aggregate", "path", "describe")
 
 
 def queries(base: str) -> dict[str, tuple[str, str]]:
@@ -193,6 +201,32 @@ def run_load(url: str, accept: str, clients: int, seconds: float) -> Load:
         # requests cut off at the end of the run may still be evaluated: let the server drain
         time.sleep(min(60.0, single * clients / 2))
     return load
+
+
+def random_load(server: Server, lookups: list[str], clients: int, seconds: float) -> Load:
+    """Random-city lookups: every request another place (wrk over the whole sequence)."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("the random-city workload needs wrk (apt-get install wrk)")
+    paths = workloads.targets(server.query_url, lookups)
+    root = server.query_url("x").split("/", 3)
+    f = workloads.run_wrk(wrk, "/".join(root[:3]), paths, clients, seconds)
+    return Load(clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua")
+
+
+def combine(loads: list[Load]) -> Load:
+    """Rounds of one measurement: throughput, p50 and p99 averaged, requests and errors summed."""
+    n = len(loads)
+    return Load(
+        loads[0].clients,
+        sum(x.requests for x in loads),
+        sum(x.seconds for x in loads),
+        sum(x.throughput for x in loads) / n,
+        sum(x.p50_ms for x in loads) / n,
+        sum(x.p99_ms for x in loads) / n,
+        sum(x.errors for x in loads),
+        loads[0].tool,
+    )
 
 
 def _wrk(wrk: str, url: str, accept: str, clients: int, seconds: float, warm: bool) -> Load:
@@ -416,6 +450,7 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
                 # 1 s, so the figures are the server's capacity, not the per-client limit.
                 "--queue-wait",
                 "300",
+                *args.serve_args.split(),
             ],
             lambda q: f"http://127.0.0.1:{ours_port}/sparql?" + urllib.parse.urlencode({"query": q}),
             OUT / f"{name}-twinning-kg.log",
@@ -438,31 +473,60 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
             OUT / f"{name}-oxigraph.log",
         ),
     }
+    measured = [q for q in QUERY_NAMES if q in args.queries]
     replies: dict[str, dict[str, object]] = {}
-    for server_name, server in candidates.items():
-        cold = server.start(mix["lookup"][0])
-        say(f"{name}/{server_name}: cold start {cold:.2f} s")
-        result = ServerFigures(server_name, cold)
-        replies[server_name] = {
-            q: answer(server.query_url(text), accept) for q, (text, accept) in mix.items()
+    started: list[Server] = []
+    try:
+        for server_name, server in candidates.items():
+            cold = server.start(mix["lookup"][0])
+            started.append(server)
+            say(f"{name}/{server_name}: cold start {cold:.2f} s")
+            figures.servers[server_name] = ServerFigures(server_name, cold)
+            replies[server_name] = {
+                q: answer(server.query_url(text), accept)
+                for q, (text, accept) in mix.items()
+                if q in measured
+            }
+        lookups = workloads.lookup_sequence(
+            manifest["base_iri"], workloads.places(release / "store", manifest["base_iri"]), args.places
+        )
+        say(f"{name}: random-city lookups over {len(lookups)} places")
+        replies_random = {
+            n: answer(s.query_url(lookups[0]), JSON) for n, s in candidates.items()
         }
-        try:
-            for query_name, (query, accept) in mix.items():
-                result.loads[query_name] = {}
-                for clients in CONCURRENCY:
-                    load = run_load(server.query_url(query), accept, clients, args.duration)
-                    result.loads[query_name][clients] = load
-                    say(
-                        f"{name}/{server_name}/{query_name}/c{clients}: {load.throughput:.1f} req/s, "
-                        f"p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, errors {load.errors}"
-                    )
-        finally:
+        # Interleaved: each measurement runs ours, then Oxigraph (the other way round in
+        # the next round), so both meet the same background load of the shared machine.
+        for query_name in measured:
+            for clients in CONCURRENCY:
+                rounds: dict[str, list[Load]] = {n: [] for n in candidates}
+                for round_no in range(args.rounds):
+                    order = list(candidates.items())
+                    if round_no % 2:
+                        order.reverse()
+                    for server_name, server in order:
+                        if query_name == "lookup-random":
+                            load = random_load(server, lookups, clients, args.duration)
+                        else:
+                            query, accept = mix[query_name]
+                            load = run_load(server.query_url(query), accept, clients, args.duration)
+                        rounds[server_name].append(load)
+                        say(
+                            f"{name}/{server_name}/{query_name}/c{clients}/r{round_no + 1}: "
+                            f"{load.throughput:.1f} req/s, p50 {load.p50_ms:.2f} ms, "
+                            f"p99 {load.p99_ms:.2f} ms, errors {load.errors}"
+                        )
+                for server_name, loads in rounds.items():
+                    figures.servers[server_name].loads.setdefault(query_name, {})[clients] = combine(loads)
+    finally:
+        for server in started:
             server.stop()
-        result.peak_rss_mb = server.peak / 2**20
-        figures.servers[server_name] = result
-    figures.same_answers = {q: replies["twinning-kg"][q] == replies["oxigraph"][q] for q in mix}
+    for server_name, server in candidates.items():
+        figures.servers[server_name].peak_rss_mb = server.peak / 2**20
+    if "lookup-random" in measured:
+        replies = {n: {**r, "lookup-random": replies_random[n]} for n, r in replies.items()}
+    figures.same_answers = {q: replies["twinning-kg"][q] == replies["oxigraph"][q] for q in measured}
     say(f"{name}: same answers from both servers: {figures.same_answers}")
-    for query_name in ("aggregate", "path"):
+    for query_name in [q for q in ("aggregate", "path") if q in measured]:
         figures.inprocess_ms[query_name] = inprocess(release / "store", mix[query_name][0], args.duration)
         p50 = figures.inprocess_ms[query_name]["p50_ms"]
         say(f"{name}/pyoxigraph in-process/{query_name}: p50 {p50:.2f} ms")
@@ -488,8 +552,10 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in environment.items()) + ".",
         "",
-        "Queries (both servers see the union of the named graphs): **lookup** = Weimar's partners with "
-        "labels; **aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
+        "Queries (both servers see the union of the named graphs): **lookup-random** = a place's partners "
+        "with labels, a different place of the release per request (the engine path: no cache can help; "
+        "the headline); **lookup** = the same for Weimar every time; "
+        "**aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
         "countries, so the aggregate groups by what the graph has); **path** = places within two "
         "`tw:twinnedWith` hops "
         "of Kassel; **describe** = `DESCRIBE` Weimar. Latency in ms; throughput in requests/s.",
@@ -515,7 +581,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
             "| Oxigraph p99 | p99 ratio |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for query in QUERY_NAMES:
+        for query in [q for q in QUERY_NAMES if q in ours.loads]:
             for clients in CONCURRENCY:
                 a, b = ours.loads[query][clients], ref.loads[query][clients]
                 lines.append(
@@ -533,9 +599,10 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
             f"| peak RSS (process and children) | {ours.peak_rss_mb:.0f} MB | {ref.peak_rss_mb:.0f} MB |",
             "",
         ]
-        lines += ["Targets (issue 4):", "", "| target | measured | |", "|---|---|---|"]
+        lines += ["Targets (issue 13, random-city lookups):", "", "| target | measured | |", "|---|---|---|"]
+        headline = "lookup-random" if "lookup-random" in ours.loads else "lookup"
         for clients in CONCURRENCY:
-            a, b = ours.loads["lookup"][clients], ref.loads["lookup"][clients]
+            a, b = ours.loads[headline][clients], ref.loads[headline][clients]
             through = ratio(a.throughput, b.throughput)
             lines.append(
                 f"| lookup throughput ≥ 0.5 × Oxigraph ({clients} client{'s' if clients > 1 else ''}) "
@@ -546,7 +613,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
                 f"| lookup p99 ≤ 2 × Oxigraph's ({clients} client{'s' if clients > 1 else ''}) "
                 f"| {p99:.2f} × | {verdict(p99 <= 2)} |"
             )
-        for query in ("aggregate", "path"):
+        for query in [q for q in ("aggregate", "path") if q in size.inprocess_ms]:
             a = ours.loads[query][1].p50_ms
             base = size.inprocess_ms[query]["p50_ms"]
             lines.append(
@@ -578,6 +645,14 @@ def main() -> None:
     parser.add_argument("--no-pyshacl", action="store_true", help="skip the pyshacl reference timing")
     parser.add_argument("--pyshacl-all", action="store_true", help="time pyshacl at every size (slow)")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite bench/RESULTS.md")
+    parser.add_argument(
+        "--queries", nargs="+", default=list(QUERY_NAMES), choices=QUERY_NAMES, help="queries to measure"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per measurement")
+    parser.add_argument("--places", type=int, default=20000, help="places in the random-city sequence")
+    parser.add_argument(
+        "--serve-args", default="", help="extra options for `twinning-kg serve`, e.g. '--processes 2'"
+    )
     args = parser.parse_args()
     if not CRAWL.is_dir():
         raise SystemExit(f"{CRAWL} is missing (../shared must sit beside the project)")
