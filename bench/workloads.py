@@ -15,6 +15,7 @@ import random
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,19 @@ def places(store: Path, base: str) -> list[str]:
     return sorted(row["p"].value for row in found)
 
 
+UNIQUE = "\n# request __N__"  # wrk puts the request's number here
+
+
 def lookup_sequence(base: str, all_places: list[str], count: int, seed: int = 13) -> list[str]:
-    """`count` lookups of distinct places drawn at random (all of them when there are fewer)."""
+    """`count` lookups of distinct places drawn at random (all of them when there are fewer).
+
+    Each ends in a comment that wrk numbers per request, so a text never repeats even when
+    the run outlasts the places: no cache of either server (ours keeps results and guard
+    verdicts by query text) can answer, every request takes the engine path.
+    """
     rng = random.Random(seed)
     chosen = rng.sample(all_places, min(count, len(all_places)))
-    return [lookup(base, p) for p in chosen]
+    return [lookup(base, p) + UNIQUE for p in chosen]
 
 
 def examples(base: str) -> list[str]:
@@ -91,9 +100,12 @@ local i = 0
 hits = 0
 setup = function(thread) table.insert(threads, thread) end
 init = function(args) i = math.random(#queries) end
+local n = %(salt)d  -- distinct per run: texts never repeat across runs either
 request = function()
   i = i %% #queries + 1
-  return wrk.format("GET", queries[i], {["Accept"] = "%(accept)s"})
+  n = n + 1
+  local path = string.gsub(queries[i], "__N__", tostring(n), 1)
+  return wrk.format("GET", path, {["Accept"] = "%(accept)s"})
 end
 response = function(status, headers, body)
   if headers["X-Cache"] == "hit" or headers["x-cache"] == "hit" then hits = hits + 1 end
@@ -124,7 +136,8 @@ def run_wrk(
         table = Path(tmp) / "paths.lua"
         table.write_text("return {\n" + ",\n".join(_lua_string(p) for p in paths) + "\n}\n")
         script = Path(tmp) / "script.lua"
-        script.write_text(LUA % {"paths": table, "accept": accept})
+        salt = time.time_ns() // 1000 * 1000
+        script.write_text(LUA % {"paths": table, "accept": accept, "salt": salt})
         base = [wrk, "-t1", f"-c{clients}", "--timeout", "30s", "-s", str(script)]
         if warmup > 0:
             subprocess.run([*base, f"-d{warmup:g}s", root], capture_output=True, check=False)
