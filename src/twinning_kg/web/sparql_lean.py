@@ -14,10 +14,11 @@ requests it takes, in one function, with everything that protects the server kep
 - the answer itself from `views.sparql.answer`: the result cache, then the engine, whose
   admission (429 with Retry-After), guard, time limit and row cap are untouched.
 
-It takes only a plain GET of `/sparql` whose query string carries a query, from a
-client that sent no Origin (CORS is the general stack's), no body, and (with
-`--allowed-host`) a Host the server answers for. Everything else, including any request
-it is unsure of, goes through the general stack (`web.app`), which answers it as before.
+It takes only a plain GET (or HEAD: uvicorn leaves the body out) of `/sparql` whose
+query string carries a query, from a client that sent no Origin (CORS is the general
+stack's), no body, and (with `--allowed-host`) a Host the server answers for.
+Everything else, including any request it is unsure of, goes through the general stack
+(`web.app`), which answers it as before.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class LeanSparql:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or scope["method"] != "GET"
+            or scope["method"] not in ("GET", "HEAD")
             or scope["path"] not in PATHS
             or b"query=" not in scope.get("query_string", b"")
         ):
@@ -111,8 +112,9 @@ class LeanSparql:
             if len(target) > 300:
                 target = target[:300] + "..."
             access_log.info(
-                '%s "GET %s HTTP/%s" %s %dB %.1fms',
+                '%s "%s %s HTTP/%s" %s %dB %.1fms',
                 client[0],
+                scope["method"],
                 target,
                 scope.get("http_version", "1.1"),
                 status,
@@ -195,8 +197,8 @@ def _encoded(
     for name, value in done.headers().items():
         if name == "ETag":
             continue
-        if name == "Vary" and done.cache is not None:
-            value += ", Accept-Encoding"
+        if name == "Vary" and encoding is not None:
+            value += ", Accept-Encoding"  # as the general stack's gzip says it
         headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     if encoding is not None:
         headers.append((b"content-encoding", encoding))
