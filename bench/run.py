@@ -146,15 +146,24 @@ class SizeFigures:
 class Server:
     """A server process; cold start = spawn to the first 200 answer; RSS sampled all along."""
 
-    def __init__(self, name: str, argv: list[str], query_url: Callable[[str], str], log: Path) -> None:
-        self.name, self.argv, self.query_url = name, argv, query_url
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        query_url: Callable[[str], str],
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name, self.argv, self.query_url, self.env = name, argv, query_url, env
         self.log = log.open("w")
         self.peak = 0
         self._stop = threading.Event()
 
     def start(self, ready_query: str, timeout: float = 180) -> float:
         started = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env
+        )
         self.ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -454,6 +463,8 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
             ],
             lambda q: f"http://127.0.0.1:{ours_port}/sparql?" + urllib.parse.urlencode({"query": q}),
             OUT / f"{name}-twinning-kg.log",
+            # another version of our code (e.g. `git archive` of an older commit) for before/after
+            {**os.environ, "PYTHONPATH": str(Path(args.ours_src).resolve())} if args.ours_src else None,
         ),
         "oxigraph": Server(
             "oxigraph",
@@ -650,6 +661,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per measurement")
     parser.add_argument("--places", type=int, default=20000, help="places in the random-city sequence")
+    parser.add_argument(
+        "--ours-src", default=None, help="serve our code from this src/ directory instead (before/after)"
+    )
     parser.add_argument(
         "--serve-args", default="", help="extra options for `twinning-kg serve`, e.g. '--processes 2'"
     )
