@@ -42,6 +42,7 @@ from twinning_kg.web.views.sparql import (
 )
 
 access_log = logging.getLogger("twinning_kg.access")
+log = logging.getLogger("twinning_kg.sparql")
 PATHS = frozenset({"/sparql", "/sparql/"})
 GZIP_MIN = 500  # bytes, as the general stack's GZipMiddleware
 _KEEP_ON_304 = (b"etag", b"last-modified", b"vary", b"cache-control", b"x-cache")
@@ -101,7 +102,13 @@ class LeanSparql:
             await self.general(scope, receive, send)  # 400, in the general stack's words
             return
         started = time.perf_counter()
-        status, headers, body = await self._respond(scope, query_string, accept, accept_encoding, inm, ims)
+        try:
+            status, headers, body = await self._respond(
+                scope, query_string, accept, accept_encoding, inm, ims
+            )
+        except Exception:  # a bug of ours: a plain 500 with our headers, as the general stack answers
+            log.exception("GET /sparql failed unexpectedly")
+            status, headers, body = _plain(500, "500 Internal Server Error")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         client = scope.get("client") or ("-", 0)
