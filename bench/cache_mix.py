@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import urllib.parse
 from dataclasses import asdict, dataclass
@@ -168,6 +169,7 @@ def table(figures: list[MixFigures]) -> str:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers are stopped
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["world"], choices=["world", "synthetic-10x"])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")

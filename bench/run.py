@@ -34,11 +34,11 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import math
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -120,6 +120,7 @@ class Load:
     p99_ms: float
     errors: int
     tool: str
+    cache_hits: int = 0  # answers with `X-Cache: hit` (ours only; 0 on the engine path)
 
 
 @dataclass
@@ -189,13 +190,18 @@ class Server:
 # --------------------------------------------------------------------------- load generation
 
 
-def run_load(url: str, accept: str, clients: int, seconds: float) -> Load:
-    """Drive `url` with `clients` connections; slow queries get a longer run.
+def run_load(server: Server, query: str, accept: str, clients: int, seconds: float, unique: bool) -> Load:
+    """Drive `server` with `query` on `clients` connections; slow queries get a longer run.
+
+    `unique`: every request's text ends in its own numbered comment (`workloads.UNIQUE`),
+    so neither server's cache can answer it and the figures are the engine path's; else
+    the same text every time (our result cache answers it after the first).
 
     A query that takes seconds would complete no request in a short run, so one timed
     probe decides: the run lasts long enough for about five answers per client at the
     server's two-core parallelism (capped at MAX_RUN).
     """
+    url = server.query_url(query)
     started = time.perf_counter()
     httpx.get(url, headers={"Accept": accept}, timeout=300)
     single = time.perf_counter() - started
@@ -203,7 +209,12 @@ def run_load(url: str, accept: str, clients: int, seconds: float) -> Load:
     warm = single < 0.5  # a slow query is warm after the probe; a warm-up run would only leave work behind
     wrk = shutil.which("wrk")
     if wrk:
-        load = _wrk(wrk, url, accept, clients, seconds, warm)
+        paths = workloads.targets(server.query_url, [query + workloads.UNIQUE if unique else query])
+        root = "/".join(server.query_url("x").split("/", 3)[:3])
+        f = workloads.run_wrk(wrk, root, paths, clients, seconds, accept=accept, warmup=1.0 if warm else 0)
+        load = Load(
+            clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua", f.cache_hits
+        )
     else:
         load = asyncio.run(_httpx_load(url, accept, clients, seconds, warm))
     if single > 0.5:
@@ -220,7 +231,9 @@ def random_load(server: Server, lookups: list[str], clients: int, seconds: float
     paths = workloads.targets(server.query_url, lookups)
     root = server.query_url("x").split("/", 3)
     f = workloads.run_wrk(wrk, "/".join(root[:3]), paths, clients, seconds)
-    return Load(clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua")
+    return Load(
+        clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua", f.cache_hits
+    )
 
 
 def combine(loads: list[Load]) -> Load:
@@ -235,55 +248,7 @@ def combine(loads: list[Load]) -> Load:
         sum(x.p99_ms for x in loads) / n,
         sum(x.errors for x in loads),
         loads[0].tool,
-    )
-
-
-def _wrk(wrk: str, url: str, accept: str, clients: int, seconds: float, warm: bool) -> Load:
-    """wrk with one thread (the machine has two cores; the servers need them)."""
-    if warm:
-        subprocess.run(
-            [wrk, "-t1", f"-c{clients}", "-d1s", "--timeout", "300s", "-H", f"Accept: {accept}", url],
-            capture_output=True,
-            check=False,
-        )  # warm-up
-    proc = subprocess.run(
-        [
-            wrk,
-            "-t1",
-            f"-c{clients}",
-            f"-d{math.ceil(seconds)}s",
-            "--latency",
-            "--timeout",
-            "300s",
-            "-H",
-            f"Accept: {accept}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    text = proc.stdout
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    requests = int(re.search(r"(\d+) requests in", text).group(1))
-    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0
-    errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
-    return Load(
-        clients,
-        requests,
-        seconds,
-        float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-        latency("50"),
-        latency("99"),
-        errors,
-        "wrk",
+        sum(x.cache_hits for x in loads),
     )
 
 
@@ -519,12 +484,14 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
                             load = random_load(server, lookups, clients, args.duration)
                         else:
                             query, accept = mix[query_name]
-                            load = run_load(server.query_url(query), accept, clients, args.duration)
+                            unique = query_name != "lookup"  # the fixed lookup: our cache answers
+                            load = run_load(server, query, accept, clients, args.duration, unique)
                         rounds[server_name].append(load)
                         say(
                             f"{name}/{server_name}/{query_name}/c{clients}/r{round_no + 1}: "
                             f"{load.throughput:.1f} req/s, p50 {load.p50_ms:.2f} ms, "
-                            f"p99 {load.p99_ms:.2f} ms, errors {load.errors}"
+                            f"p99 {load.p99_ms:.2f} ms, errors {load.errors}, "
+                            f"cache hits {load.cache_hits}/{load.requests}"
                         )
                 for server_name, loads in rounds.items():
                     figures.servers[server_name].loads.setdefault(query_name, {})[clients] = combine(loads)
@@ -565,11 +532,15 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
         "",
         "Queries (both servers see the union of the named graphs): **lookup-random** = a place's partners "
         "with labels, a different place of the release per request (the engine path: no cache can help; "
-        "the headline); **lookup** = the same for Weimar every time; "
+        "the headline); **lookup** = the same for Weimar every time (the one query repeated "
+        "verbatim: after the first request our result cache answers it, `X-Cache: hit`); "
         "**aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
         "countries, so the aggregate groups by what the graph has); **path** = places within two "
         "`tw:twinnedWith` hops "
-        "of Kassel; **describe** = `DESCRIBE` Weimar. Latency in ms; throughput in requests/s.",
+        "of Kassel; **describe** = `DESCRIBE` Weimar. Every query but **lookup** ends in a comment "
+        "numbered per request, so no cache of either server answers it: the engine path. Ours and "
+        "Oxigraph ran side by side, measured in turn (interleaved rounds, alternating order); "
+        "figures are the means of the rounds. Latency in ms; throughput in requests/s.",
         "",
     ]
     for size in sizes:
@@ -612,7 +583,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
         ]
         lines += ["Targets (issue 13, random-city lookups):", "", "| target | measured | |", "|---|---|---|"]
         headline = "lookup-random" if "lookup-random" in ours.loads else "lookup"
-        for clients in CONCURRENCY:
+        for clients in CONCURRENCY if headline in ours.loads else ():
             a, b = ours.loads[headline][clients], ref.loads[headline][clients]
             through = ratio(a.throughput, b.throughput)
             lines.append(
@@ -645,6 +616,8 @@ def _fmt_s(value: float | None) -> str:
 
 
 def main() -> None:
+    # SIGTERM ends the run like Ctrl-C: the `finally` blocks stop every server started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description="Benchmark twinning-kg serve against oxigraph serve-read-only."
     )

@@ -136,7 +136,8 @@ def run_wrk(
         table = Path(tmp) / "paths.lua"
         table.write_text("return {\n" + ",\n".join(_lua_string(p) for p in paths) + "\n}\n")
         script = Path(tmp) / "script.lua"
-        salt = time.time_ns() // 1000 * 1000
+        # LuaJIT numbers are doubles: keep the counter well inside their 14 printed digits
+        salt = (time.time_ns() // 1_000_000) % 10**8 * 10**4
         script.write_text(LUA % {"paths": table, "accept": accept, "salt": salt})
         base = [wrk, "-t1", f"-c{clients}", "--timeout", "30s", "-s", str(script)]
         if warmup > 0:
