@@ -136,15 +136,19 @@ def run_wrk(
         table = Path(tmp) / "paths.lua"
         table.write_text("return {\n" + ",\n".join(_lua_string(p) for p in paths) + "\n}\n")
         script = Path(tmp) / "script.lua"
-        # LuaJIT numbers are doubles: keep the counter well inside their 14 printed digits
-        salt = (time.time_ns() // 1_000_000) % 10**8 * 10**4
-        script.write_text(LUA % {"paths": table, "accept": accept, "salt": salt})
-        base = [wrk, "-t1", f"-c{clients}", "--timeout", "30s", "-s", str(script)]
+
+        def wrk_run(extra: list[str]) -> str:
+            # a fresh numbering for every run (the warm-up's texts must not come back);
+            # LuaJIT numbers are doubles: keep the counter well inside their 14 printed digits
+            salt = (time.time_ns() // 1_000_000) % 10**8 * 10**4
+            script.write_text(LUA % {"paths": table, "accept": accept, "salt": salt})
+            argv = [wrk, "-t1", f"-c{clients}", "--timeout", "30s", "-s", str(script), *extra, root]
+            return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
         if warmup > 0:
-            subprocess.run([*base, f"-d{warmup:g}s", root], capture_output=True, check=False)
-        out = subprocess.run(
-            [*base, f"-d{math.ceil(seconds)}s", "--latency", root], capture_output=True, text=True, check=True
-        ).stdout
+            wrk_run([f"-d{warmup:g}s"])
+            time.sleep(0.01)  # the next salt is another millisecond's
+        out = wrk_run([f"-d{math.ceil(seconds)}s", "--latency"])
     return parse_wrk(out, seconds)
 
 
