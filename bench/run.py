@@ -220,7 +220,7 @@ def run_load(server: Server, query: str, accept: str, clients: int, seconds: flo
         )
     else:
         load = asyncio.run(_httpx_load(url, accept, clients, seconds, warm))
-    if single > 0.5:
+    if not warm:
         # requests cut off at the end of the run may still be evaluated: let the server drain
         time.sleep(min(60.0, single * clients / 2))
     return load
