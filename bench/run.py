@@ -202,8 +202,11 @@ def run_load(server: Server, query: str, accept: str, clients: int, seconds: flo
     server's two-core parallelism (capped at MAX_RUN).
     """
     url = server.query_url(query)
+    # the probe is numbered too: an answer our cache kept (the same-answers check asked
+    # this text already) would make a slow query look fast
+    probe = query + workloads.UNIQUE.replace("__N__", f"probe {time.time_ns()}") if unique else query
     started = time.perf_counter()
-    httpx.get(url, headers={"Accept": accept}, timeout=300)
+    httpx.get(server.query_url(probe), headers={"Accept": accept}, timeout=300)
     single = time.perf_counter() - started
     seconds = max(seconds, min(MAX_RUN, 5 * single * max(1, clients / 2) + 1))
     # A slow query is warm after the probe; a warm-up run would only leave work behind: its
