@@ -34,6 +34,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/cache_mix.py --reuse --sizes world synthetic-10x
+	$(BIN)/python bench/plot.py
 
 clean:
 	rm -rf $(VENV) $(OUT) $(OUT).releases bench/out

@@ -9,11 +9,18 @@ wikidata-p190 …`, the synthetic one from `bench/synthetic.py`), loads the rele
 N-Quads dump into an Oxigraph location with `oxigraph load` (timed), starts
 `twinning-kg serve --graph DIR` and `oxigraph serve-read-only` on that location, and
 drives both with a real HTTP load generator (`wrk` when installed, else an asyncio
-httpx client) at 1 and 8 concurrent connections: throughput and p50/p99 latency for a
-point lookup, an aggregate, a path query and a DESCRIBE. Aggregate and path are also
-timed with pyoxigraph in-process. Cold start (process start to the first answered query)
-and peak RSS (the process and its children, psutil) of each server are recorded.
-The figures, the ratios against the targets of issue 4 and this command go to
+httpx client) at 1 and 8 concurrent connections: throughput and p50/p99 latency for
+random-city lookups (a different place of the release per request, the same query
+template for both servers: `bench/workloads.py`), a fixed point lookup, an aggregate, a
+path query and a DESCRIBE. Both servers run side by side and every measurement runs
+ours and Oxigraph's interleaved (`--rounds`, alternating the order), so both meet the
+same background load of a shared machine.
+
+    .venv/bin/python bench/run.py --reuse --queries lookup-random lookup   # the headline, minutes
+
+Aggregate and path are also timed with pyoxigraph in-process. Cold start (process start
+to the first answered query) and peak RSS (the process and its children, psutil) of each server are recorded.
+The figures, the ratios against the targets of issues 4 and 13 and this command go to
 `bench/RESULTS.md`; the raw numbers to `bench/out/results.json`.
 
 Both servers answer over the union of the named graphs: ours by contract, Oxigraph with
@@ -27,11 +34,11 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import math
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +55,7 @@ import pyoxigraph as ox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import synthetic  # noqa: E402 - beside this script
+import workloads  # noqa: E402 - beside this script
 from processes import answers, free_port, stop, wait_ready  # noqa: E402 - the tests' server helpers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +64,7 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 JSON = "application/sparql-results+json"
-QUERY_NAMES = ("lookup", "aggregate", "path", "describe")
+QUERY_NAMES = ("lookup-random", "lookup", "aggregate", "path", "describe")
 
 
 def queries(base: str) -> dict[str, tuple[str, str]]:
@@ -112,6 +120,7 @@ class Load:
     p99_ms: float
     errors: int
     tool: str
+    cache_hits: int = 0  # answers with `X-Cache: hit` (ours only; 0 on the engine path)
 
 
 @dataclass
@@ -138,15 +147,24 @@ class SizeFigures:
 class Server:
     """A server process; cold start = spawn to the first 200 answer; RSS sampled all along."""
 
-    def __init__(self, name: str, argv: list[str], query_url: Callable[[str], str], log: Path) -> None:
-        self.name, self.argv, self.query_url = name, argv, query_url
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        query_url: Callable[[str], str],
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name, self.argv, self.query_url, self.env = name, argv, query_url, env
         self.log = log.open("w")
         self.peak = 0
         self._stop = threading.Event()
 
     def start(self, ready_query: str, timeout: float = 180) -> float:
         started = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env
+        )
         self.ps = psutil.Process(self.proc.pid)
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -172,75 +190,71 @@ class Server:
 # --------------------------------------------------------------------------- load generation
 
 
-def run_load(url: str, accept: str, clients: int, seconds: float) -> Load:
-    """Drive `url` with `clients` connections; slow queries get a longer run.
+def run_load(server: Server, query: str, accept: str, clients: int, seconds: float, unique: bool) -> Load:
+    """Drive `server` with `query` on `clients` connections; slow queries get a longer run.
+
+    `unique`: every request's text ends in its own numbered comment (`workloads.UNIQUE`),
+    so neither server's cache can answer it and the figures are the engine path's; else
+    the same text every time (our result cache answers it after the first).
 
     A query that takes seconds would complete no request in a short run, so one timed
     probe decides: the run lasts long enough for about five answers per client at the
     server's two-core parallelism (capped at MAX_RUN).
     """
+    url = server.query_url(query)
+    # the probe is numbered too: an answer our cache kept (the same-answers check asked
+    # this text already) would make a slow query look fast
+    probe = query + workloads.UNIQUE.replace("__N__", f"probe {time.time_ns()}") if unique else query
     started = time.perf_counter()
-    httpx.get(url, headers={"Accept": accept}, timeout=300)
+    httpx.get(server.query_url(probe), headers={"Accept": accept}, timeout=300)
     single = time.perf_counter() - started
     seconds = max(seconds, min(MAX_RUN, 5 * single * max(1, clients / 2) + 1))
-    warm = single < 0.5  # a slow query is warm after the probe; a warm-up run would only leave work behind
+    # A slow query is warm after the probe; a warm-up run would only leave work behind: its
+    # requests still queued when wrk ends, counted against the next run's client, which our
+    # admission then answers 429 (one client may have only so many queries waiting).
+    warm = single < 0.05
     wrk = shutil.which("wrk")
     if wrk:
-        load = _wrk(wrk, url, accept, clients, seconds, warm)
+        paths = workloads.targets(server.query_url, [query + workloads.UNIQUE if unique else query])
+        root = "/".join(server.query_url("x").split("/", 3)[:3])
+        f = workloads.run_wrk(wrk, root, paths, clients, seconds, accept=accept, warmup=1.0 if warm else 0)
+        load = Load(
+            clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua", f.cache_hits
+        )
     else:
         load = asyncio.run(_httpx_load(url, accept, clients, seconds, warm))
-    if single > 0.5:
+    if not warm:
         # requests cut off at the end of the run may still be evaluated: let the server drain
         time.sleep(min(60.0, single * clients / 2))
     return load
 
 
-def _wrk(wrk: str, url: str, accept: str, clients: int, seconds: float, warm: bool) -> Load:
-    """wrk with one thread (the machine has two cores; the servers need them)."""
-    if warm:
-        subprocess.run(
-            [wrk, "-t1", f"-c{clients}", "-d1s", "--timeout", "300s", "-H", f"Accept: {accept}", url],
-            capture_output=True,
-            check=False,
-        )  # warm-up
-    proc = subprocess.run(
-        [
-            wrk,
-            "-t1",
-            f"-c{clients}",
-            f"-d{math.ceil(seconds)}s",
-            "--latency",
-            "--timeout",
-            "300s",
-            "-H",
-            f"Accept: {accept}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    text = proc.stdout
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    requests = int(re.search(r"(\d+) requests in", text).group(1))
-    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0
-    errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+def random_load(server: Server, lookups: list[str], clients: int, seconds: float) -> Load:
+    """Random-city lookups: every request another place (wrk over the whole sequence)."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("the random-city workload needs wrk (apt-get install wrk)")
+    paths = workloads.targets(server.query_url, lookups)
+    root = server.query_url("x").split("/", 3)
+    f = workloads.run_wrk(wrk, "/".join(root[:3]), paths, clients, seconds)
     return Load(
-        clients,
-        requests,
-        seconds,
-        float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-        latency("50"),
-        latency("99"),
-        errors,
-        "wrk",
+        clients, f.requests, seconds, f.throughput, f.p50_ms, f.p99_ms, f.errors, "wrk+lua", f.cache_hits
+    )
+
+
+def combine(loads: list[Load]) -> Load:
+    """Rounds of one measurement: throughput, p50 and p99 averaged, requests and errors summed."""
+    n = len(loads)
+    return Load(
+        loads[0].clients,
+        sum(x.requests for x in loads),
+        sum(x.seconds for x in loads),
+        sum(x.throughput for x in loads) / n,
+        sum(x.p50_ms for x in loads) / n,
+        sum(x.p99_ms for x in loads) / n,
+        sum(x.errors for x in loads),
+        loads[0].tool,
+        sum(x.cache_hits for x in loads),
     )
 
 
@@ -416,9 +430,12 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
                 # 1 s, so the figures are the server's capacity, not the per-client limit.
                 "--queue-wait",
                 "300",
+                *args.serve_args.split(),
             ],
             lambda q: f"http://127.0.0.1:{ours_port}/sparql?" + urllib.parse.urlencode({"query": q}),
             OUT / f"{name}-twinning-kg.log",
+            # another version of our code (e.g. `git archive` of an older commit) for before/after
+            {**os.environ, "PYTHONPATH": str(Path(args.ours_src).resolve())} if args.ours_src else None,
         ),
         "oxigraph": Server(
             "oxigraph",
@@ -438,31 +455,62 @@ def measure_size(name: str, relations: Path, names: Path, args: argparse.Namespa
             OUT / f"{name}-oxigraph.log",
         ),
     }
+    measured = [q for q in QUERY_NAMES if q in args.queries]
     replies: dict[str, dict[str, object]] = {}
-    for server_name, server in candidates.items():
-        cold = server.start(mix["lookup"][0])
-        say(f"{name}/{server_name}: cold start {cold:.2f} s")
-        result = ServerFigures(server_name, cold)
-        replies[server_name] = {
-            q: answer(server.query_url(text), accept) for q, (text, accept) in mix.items()
+    started: list[Server] = []
+    try:
+        for server_name, server in candidates.items():
+            cold = server.start(mix["lookup"][0])
+            started.append(server)
+            say(f"{name}/{server_name}: cold start {cold:.2f} s")
+            figures.servers[server_name] = ServerFigures(server_name, cold)
+            replies[server_name] = {
+                q: answer(server.query_url(text), accept)
+                for q, (text, accept) in mix.items()
+                if q in measured
+            }
+        lookups = workloads.lookup_sequence(
+            manifest["base_iri"], workloads.places(release / "store", manifest["base_iri"]), args.places
+        )
+        say(f"{name}: random-city lookups over {len(lookups)} places")
+        replies_random = {
+            n: answer(s.query_url(lookups[0]), JSON) for n, s in candidates.items()
         }
-        try:
-            for query_name, (query, accept) in mix.items():
-                result.loads[query_name] = {}
-                for clients in CONCURRENCY:
-                    load = run_load(server.query_url(query), accept, clients, args.duration)
-                    result.loads[query_name][clients] = load
-                    say(
-                        f"{name}/{server_name}/{query_name}/c{clients}: {load.throughput:.1f} req/s, "
-                        f"p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, errors {load.errors}"
-                    )
-        finally:
+        # Interleaved: each measurement runs ours, then Oxigraph (the other way round in
+        # the next round), so both meet the same background load of the shared machine.
+        for query_name in measured:
+            for clients in CONCURRENCY:
+                rounds: dict[str, list[Load]] = {n: [] for n in candidates}
+                for round_no in range(args.rounds):
+                    order = list(candidates.items())
+                    if round_no % 2:
+                        order.reverse()
+                    for server_name, server in order:
+                        if query_name == "lookup-random":
+                            load = random_load(server, lookups, clients, args.duration)
+                        else:
+                            query, accept = mix[query_name]
+                            unique = query_name != "lookup"  # the fixed lookup: our cache answers
+                            load = run_load(server, query, accept, clients, args.duration, unique)
+                        rounds[server_name].append(load)
+                        say(
+                            f"{name}/{server_name}/{query_name}/c{clients}/r{round_no + 1}: "
+                            f"{load.throughput:.1f} req/s, p50 {load.p50_ms:.2f} ms, "
+                            f"p99 {load.p99_ms:.2f} ms, errors {load.errors}, "
+                            f"cache hits {load.cache_hits}/{load.requests}"
+                        )
+                for server_name, loads in rounds.items():
+                    figures.servers[server_name].loads.setdefault(query_name, {})[clients] = combine(loads)
+    finally:
+        for server in started:
             server.stop()
-        result.peak_rss_mb = server.peak / 2**20
-        figures.servers[server_name] = result
-    figures.same_answers = {q: replies["twinning-kg"][q] == replies["oxigraph"][q] for q in mix}
+    for server_name, server in candidates.items():
+        figures.servers[server_name].peak_rss_mb = server.peak / 2**20
+    if "lookup-random" in measured:
+        replies = {n: {**r, "lookup-random": replies_random[n]} for n, r in replies.items()}
+    figures.same_answers = {q: replies["twinning-kg"][q] == replies["oxigraph"][q] for q in measured}
     say(f"{name}: same answers from both servers: {figures.same_answers}")
-    for query_name in ("aggregate", "path"):
+    for query_name in [q for q in ("aggregate", "path") if q in measured]:
         figures.inprocess_ms[query_name] = inprocess(release / "store", mix[query_name][0], args.duration)
         p50 = figures.inprocess_ms[query_name]["p50_ms"]
         say(f"{name}/pyoxigraph in-process/{query_name}: p50 {p50:.2f} ms")
@@ -488,11 +536,17 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
         "",
         "Environment: " + ", ".join(f"{k} {v}" for k, v in environment.items()) + ".",
         "",
-        "Queries (both servers see the union of the named graphs): **lookup** = Weimar's partners with "
-        "labels; **aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
+        "Queries (both servers see the union of the named graphs): **lookup-random** = a place's partners "
+        "with labels, a different place of the release per request (the engine path: no cache can help; "
+        "the headline); **lookup** = the same for Weimar every time (the one query repeated "
+        "verbatim: after the first request our result cache answers it, `X-Cache: hit`); "
+        "**aggregate** = partnerships and places per degree bucket of the places (the crawl has no "
         "countries, so the aggregate groups by what the graph has); **path** = places within two "
         "`tw:twinnedWith` hops "
-        "of Kassel; **describe** = `DESCRIBE` Weimar. Latency in ms; throughput in requests/s.",
+        "of Kassel; **describe** = `DESCRIBE` Weimar. Every query but **lookup** ends in a comment "
+        "numbered per request, so no cache of either server answers it: the engine path. Ours and "
+        "Oxigraph ran side by side, measured in turn (interleaved rounds, alternating order); "
+        "figures are the means of the rounds. Latency in ms; throughput in requests/s.",
         "",
     ]
     for size in sizes:
@@ -515,7 +569,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
             "| Oxigraph p99 | p99 ratio |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for query in QUERY_NAMES:
+        for query in [q for q in QUERY_NAMES if q in ours.loads]:
             for clients in CONCURRENCY:
                 a, b = ours.loads[query][clients], ref.loads[query][clients]
                 lines.append(
@@ -533,9 +587,10 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
             f"| peak RSS (process and children) | {ours.peak_rss_mb:.0f} MB | {ref.peak_rss_mb:.0f} MB |",
             "",
         ]
-        lines += ["Targets (issue 4):", "", "| target | measured | |", "|---|---|---|"]
-        for clients in CONCURRENCY:
-            a, b = ours.loads["lookup"][clients], ref.loads["lookup"][clients]
+        lines += ["Targets (issue 13, random-city lookups):", "", "| target | measured | |", "|---|---|---|"]
+        headline = "lookup-random" if "lookup-random" in ours.loads else "lookup"
+        for clients in CONCURRENCY if headline in ours.loads else ():
+            a, b = ours.loads[headline][clients], ref.loads[headline][clients]
             through = ratio(a.throughput, b.throughput)
             lines.append(
                 f"| lookup throughput ≥ 0.5 × Oxigraph ({clients} client{'s' if clients > 1 else ''}) "
@@ -546,7 +601,7 @@ def report(sizes: list[SizeFigures], command: str, environment: dict[str, str]) 
                 f"| lookup p99 ≤ 2 × Oxigraph's ({clients} client{'s' if clients > 1 else ''}) "
                 f"| {p99:.2f} × | {verdict(p99 <= 2)} |"
             )
-        for query in ("aggregate", "path"):
+        for query in [q for q in ("aggregate", "path") if q in size.inprocess_ms]:
             a = ours.loads[query][1].p50_ms
             base = size.inprocess_ms[query]["p50_ms"]
             lines.append(
@@ -567,6 +622,8 @@ def _fmt_s(value: float | None) -> str:
 
 
 def main() -> None:
+    # SIGTERM ends the run like Ctrl-C: the `finally` blocks stop every server started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description="Benchmark twinning-kg serve against oxigraph serve-read-only."
     )
@@ -578,6 +635,17 @@ def main() -> None:
     parser.add_argument("--no-pyshacl", action="store_true", help="skip the pyshacl reference timing")
     parser.add_argument("--pyshacl-all", action="store_true", help="time pyshacl at every size (slow)")
     parser.add_argument("--no-report", action="store_true", help="do not rewrite bench/RESULTS.md")
+    parser.add_argument(
+        "--queries", nargs="+", default=list(QUERY_NAMES), choices=QUERY_NAMES, help="queries to measure"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per measurement")
+    parser.add_argument("--places", type=int, default=20000, help="places in the random-city sequence")
+    parser.add_argument(
+        "--ours-src", default=None, help="serve our code from this src/ directory instead (before/after)"
+    )
+    parser.add_argument(
+        "--serve-args", default="", help="extra options for `twinning-kg serve`, e.g. '--processes 2'"
+    )
     args = parser.parse_args()
     if not CRAWL.is_dir():
         raise SystemExit(f"{CRAWL} is missing (../shared must sit beside the project)")

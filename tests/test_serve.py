@@ -130,3 +130,37 @@ def test_service_allow_list_is_configurable(site: Path, tmp_path: Path, args: li
         assert ("BasicFederatedQuery" in description) is (args[0] != "--no-service")
     finally:
         server.stop()
+
+
+def _fronts(pid: int) -> set[int]:
+    """The front processes of `serve --processes N` (children started with `--fd`)."""
+    return {c for c in children(pid) if b"--fd" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def test_processes_share_the_socket_and_stop_together(site: Path, tmp_path: Path) -> None:
+    server = ServerProcess(["--graph", str(site), "--processes", "2", "--workers", "2"]).start(tmp_path)
+    assert server.proc is not None
+    try:
+        fronts = _fronts(server.proc.pid)
+        assert len(fronts) == 2
+        assert all(len(sparql_workers(front)) >= 2 for front in fronts)  # each with its own workers
+        for _ in range(20):  # fresh connections: whichever front accepts, the same answer
+            response = httpx.get(server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }"},
+                                 headers={"Accept": "application/sparql-results+json"}, timeout=30)
+            assert response.status_code == 200 and response.json()["boolean"] is True
+        # a front that dies is replaced, and the server keeps answering
+        lost = sorted(fronts)[0]
+        os.kill(lost, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(_fronts(server.proc.pid)) != 2 or lost in _fronts(
+                server.proc.pid)):
+            time.sleep(0.2)
+        assert len(_fronts(server.proc.pid)) == 2 and lost not in _fronts(server.proc.pid)
+        everything = {p for front in _fronts(server.proc.pid) for p in {front, *children(front)}}
+    finally:
+        status = server.stop()
+    assert status == 0
+    time.sleep(0.5)
+    assert not [p for p in everything if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    assert "Traceback" not in server.log()

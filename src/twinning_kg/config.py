@@ -68,6 +68,8 @@ class Settings:
     # only the server's own page queries, so pages keep capacity whatever /sparql does.
     workers: int = 3
     site_workers: int = 1
+    # Bytes of /sparql answers kept per front process (web.result_cache); 0: no cache.
+    result_cache_bytes: int = 32 * 1024 * 1024
     # Admission (twinning_kg.query.admission): queries one client may run at once (at most
     # workers - 1) and have waiting; how long a request may wait for a worker before 429;
     # how many may wait per lane. Client = peer address, or X-Forwarded-For's nearest

@@ -3,7 +3,8 @@
 One process group: this process runs uvicorn (the event loop only routes and waits),
 its children are the SPARQL worker processes (`worker_pool.WorkerPoolEngine`). SIGTERM and
 SIGINT stop accepting requests, let running ones finish for a few seconds, then stop
-the workers; exit status 0.
+the workers; exit status 0. With `--processes N`, this process only holds the listening
+socket and N such servers share it (`front_processes`).
 
 The served release is leased for the server's life, so builds into the same `--out`
 never prune it; if it is deleted anyway, `web.release_keeper` answers 503 and switches to
@@ -17,6 +18,7 @@ import dataclasses
 import ipaddress
 import logging
 import resource
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from typing import Any
 import click
 
 from twinning_kg.commands.cli_error import CliError
+from twinning_kg.commands.front_processes import Fronts, die_with_parent, listening_socket
 from twinning_kg.commands.project_option import project_option, project_settings
 from twinning_kg.config import MAX_PARSABLE_URL, WIKIDATA_QUERY_SERVICE, Settings
 from twinning_kg.project import Project
@@ -202,6 +205,23 @@ FILE_DESCRIPTOR_RESERVE = 256
     help="Longest request target (path and query); longer gets 414.",
 )
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Front processes sharing the listening socket, each with its own query workers, cache "
+    "and admission (one per core; docs/operations.md).",
+)
+@click.option(
+    "--cache-mb",
+    default=DEFAULTS.result_cache_bytes // 2**20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="MB",
+    help="Memory for /sparql answers kept per front process (0: no result cache).",
+)
+@click.option("--fd", default=None, type=int, hidden=True)  # a front process of --processes: its socket
+@click.option(
     "--store",
     "store_url",
     default=None,
@@ -234,6 +254,9 @@ def command(
     max_connections: int,
     max_connections_per_client: int,
     max_url_bytes: int,
+    processes: int,
+    cache_mb: int,
+    fd: int | None,
     store_url: str | None,
     project: Project,
 ) -> None:
@@ -241,6 +264,8 @@ def command(
     if graph is None:
         graph = Path("site") if project.kit else project.directory / "site"
     _configure_logging()
+    if fd is not None:
+        die_with_parent()
     if no_service and service_allow:
         raise CliError("--no-service and --service-allow contradict each other", exit_code=2)
     allowlist = () if no_service else (tuple(service_allow) or DEFAULTS.service_allowlist)
@@ -270,7 +295,15 @@ def command(
         max_connections=max_connections,
         max_connections_per_client=max_connections_per_client,
         max_url_bytes=max_url_bytes,
+        result_cache_bytes=cache_mb * 2**20,
     )
+    if fd is None and processes > 1:
+        _release(graph, settings)  # built once, before the front processes start
+        try:
+            sock = listening_socket(host, port)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc}") from exc
+        raise SystemExit(Fronts(_child_args(click.get_current_context()), processes, sock).run())
     settings = _raise_file_limit(settings)
     from twinning_kg.web.release_keeper import take_lease
 
@@ -293,7 +326,7 @@ def command(
             return None if store_url else _engine(current, settings, None, worker_memory)
 
         try:
-            _run(settings, release, engine, host, port, ReleaseSource(graph, lease, make_engine))
+            _run(settings, release, engine, host, port, ReleaseSource(graph, lease, make_engine), fd)
         finally:
             engine.shutdown()
     finally:
@@ -383,8 +416,32 @@ class ReleaseSource:
     make_engine: Callable[[Release], QueryEngine | None]
 
 
+def _child_args(ctx: click.Context) -> list[str]:
+    """This command line for a front process of `--processes` (which gets `--fd` added)."""
+    args = ["serve"]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in ("processes", "fd"):
+            continue
+        value = ctx.params.get(param.name or "")
+        flag = max(param.opts, key=len)
+        if param.is_flag:
+            args += [flag] if value else []
+        elif param.multiple:
+            for item in value or ():
+                args += [flag, str(item)]
+        elif value is not None:
+            args += [flag, str(value)]
+    return args
+
+
 def _run(
-    settings: Settings, release: Release, engine: QueryEngine, host: str, port: int, source: ReleaseSource
+    settings: Settings,
+    release: Release,
+    engine: QueryEngine,
+    host: str,
+    port: int,
+    source: ReleaseSource,
+    fd: int | None = None,
 ) -> None:
     import uvicorn
 
@@ -429,7 +486,7 @@ def _run(
         err=True,
     )
     try:
-        server.run()
+        server.run(sockets=[socket.socket(fileno=fd)] if fd is not None else None)
     finally:
         ctx.engine.shutdown()  # the current engine, maybe a newer one
         if keeper.lease is not None:

@@ -24,7 +24,9 @@ from twinning_kg.release.reader import Release
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import install as install_middleware
 from twinning_kg.web.responses import error
+from twinning_kg.web.result_cache import ResultCache
 from twinning_kg.web.security_headers import SecurityHeaders
+from twinning_kg.web.sparql_lean import LeanSparql
 from twinning_kg.web.views import audit_page, crawlers, landing, ontology, publication, resources, sparql
 
 # Vendored assets (YASGUI, map data, stylesheet, icon): served by us so no page needs a CDN.
@@ -90,13 +92,17 @@ def create_app(settings: Settings, release: Release, engine: QueryEngine) -> Sta
     Raises ValueError when `settings.base_url` and the release's base IRI cannot be one
     IRI space (one contains the other: `query.iri_space`).
     """
-    ctx = AppContext(settings=settings, release=release, engine=engine)
+    ctx = AppContext(
+        settings=settings, release=release, engine=engine, results=ResultCache(settings.result_cache_bytes)
+    )
     ctx.iri_space  # noqa: B018 - fail now, not on the first request
     app = Starlette(routes=_routes(), exception_handlers={404: _router_error, 405: _router_error})
     app.state.ctx = ctx
     install_middleware(app, settings, ctx)  # log, hosts, size limit, CORS, release check, ETag, gzip
     # Security headers outside everything, Starlette's own error handler included, so a
     # 500 carries them too (add_middleware would place them inside that handler).
+    # In front of all of it, the lean path for query GETs (`web.sparql_lean`), which keeps
+    # the headers, checks and validators they need and hands anything else to the stack.
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(build_stack())  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: LeanSparql(SecurityHeaders(build_stack()), ctx)  # type: ignore[method-assign]
     return app

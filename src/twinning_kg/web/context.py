@@ -24,6 +24,7 @@ from twinning_kg.config import Settings
 from twinning_kg.query.engine import QueryEngine
 from twinning_kg.query.iri_space import VOID_IRI_LITERALS, IriSpace
 from twinning_kg.release.reader import Release
+from twinning_kg.web.result_cache import ResultCache
 
 SITE_SETTINGS = Path(__file__).resolve().parent / "site.toml"
 
@@ -45,6 +46,8 @@ class AppContext:
     engine: QueryEngine
     # None while the release can be served; else why not (the answer is 503 with it).
     release_problem: Callable[[], str | None] | None = None
+    # /sparql answers kept for the release being served (`web.result_cache`).
+    results: ResultCache = field(default_factory=ResultCache)
     # Things computed once per release (`memo`): (name, release directory) -> value.
     _memo: dict[tuple[str, Any], Any] = field(default_factory=dict, repr=False)
 

@@ -130,11 +130,30 @@ def protocol_class(settings: Settings) -> type[GuardedHttpToolsProtocol]:
 
 
 class _LingeringTransport:
-    """The socket transport as uvicorn sees it: `close()` lingers (module docstring)."""
+    """The socket transport as uvicorn sees it: `close()` lingers (module docstring), and
+    the writes of one loop iteration go out as one (a response's head and its body: one
+    system call and one TCP segment instead of two, and one wake-up of the client)."""
 
     def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._protocol.loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if not held or self._transport.is_closing():
+            return
+        if len(held) == 1:
+            self._transport.write(held[0])
+        else:
+            self._transport.writelines(held)
 
     def close(self) -> None:
         self._protocol._close()
@@ -206,6 +225,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _close(self, linger: bool = True) -> None:
         """Close now when the client is between requests; else linger (module docstring)."""
         assert self._socket is not None
+        if isinstance(self.transport, _LingeringTransport):
+            self.transport.flush()  # what was written goes out before the FIN
         mid_request = not self._awaiting_head or self._head_bytes > 0
         if self._linger_timer is not None or self._socket.is_closing():
             return

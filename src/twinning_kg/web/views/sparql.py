@@ -33,6 +33,7 @@ Each query carries its client's address (the peer, or X-Forwarded-For from a
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qsl
@@ -53,6 +54,7 @@ from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.rendering import language, render
 from twinning_kg.web.responses import RDF_PAGE, VARY, negotiate, negotiation_failed, rdf, rdf_body
+from twinning_kg.web.result_cache import cache_key
 
 log = logging.getLogger("twinning_kg.sparql")
 
@@ -157,11 +159,11 @@ async def protocol_params(request: Request) -> tuple[list[tuple[str, str]], bool
     return params, True
 
 
-def result_accept(request: Request, params: list[tuple[str, str]]) -> str:
+def result_accept(accept: str | None, params: list[tuple[str, str]]) -> str:
     """The Accept the engine negotiates with: `?format=` (URL or form) wins over the header."""
     keys = [v for k, v in params if k == "format"]
     if not keys:
-        return request.headers.get("accept") or "*/*"
+        return accept or "*/*"
     if len(keys) > 1:
         raise ProtocolError(400, f"at most one format parameter, got {len(keys)}")
     accept = accept_for_key(keys[0])
@@ -255,44 +257,104 @@ def yasgui(ctx: AppContext, lang: str) -> dict[str, object]:
 # ------------------------------------------------------------------ queries
 
 
+def query_request(
+    ctx: AppContext, params: list[tuple[str, str]], accept: str | None, client: str
+) -> QueryRequest | None:
+    """The query a request's protocol parameters ask for; None when there is none (then a
+    GET is the service description). Raises ProtocolError for a malformed request."""
+    queries = [v for k, v in params if k == "query"]
+    if any(k == "update" for k, _ in params):
+        if queries:
+            raise ProtocolError(400, "a request carries either a query or an update, not both")
+        raise ProtocolError(403, "this endpoint is read-only: SPARQL Update is not accepted")
+    if len(queries) > 1:
+        raise ProtocolError(400, f"exactly one query per request, got {len(queries)}")
+    if not queries:
+        return None
+    return QueryRequest(
+        query=queries[0],
+        default_graph_uris=graph_uris(v for k, v in params if k == "default-graph-uri"),
+        named_graph_uris=graph_uris(v for k, v in params if k == "named-graph-uri"),
+        accept=result_accept(accept, params),
+        # the peer, or X-Forwarded-For from a --trusted-proxy (uvicorn applied it)
+        client=client,
+        public_base=ctx.query_base,
+    )
+
+
+@dataclass(slots=True)
+class Answered:
+    """A query's answer, for either path to /sparql (`handle` and `web.sparql_lean`)."""
+
+    status: int
+    media_type: str
+    body: bytes
+    etag: str | None = None  # None: no validator (an error, a federated answer)
+    cache: str | None = None  # "hit" | "miss" for answers; None for errors
+    retry_after: int | None = None
+    no_store: bool = False
+
+    def headers(self) -> dict[str, str]:
+        if self.cache is None:  # an error
+            headers = {"Vary": "Accept"}
+            if self.status in (429, 503):
+                headers["Retry-After"] = str(self.retry_after or 5)
+            return headers
+        headers = {"Vary": VARY, "X-Cache": self.cache}
+        if self.no_store:
+            headers["Cache-Control"] = "no-store"
+        if self.etag is not None:
+            headers["ETag"] = self.etag
+        return headers
+
+    def response(self) -> Response:
+        headers = self.headers()
+        return Response(self.body, status_code=self.status, media_type=self.media_type, headers=headers)
+
+
+def _error(status: int, message: str, retry_after: int | None = None) -> Answered:
+    body = (message.rstrip() + "\n").encode()
+    return Answered(status, "text/plain; charset=utf-8", body, None, None, retry_after)
+
+
+async def answer(ctx: AppContext, query: QueryRequest) -> Answered:
+    """Answer `query` from the result cache (`web.result_cache`) or the engine."""
+    release, cache = ctx.release, ctx.results
+    cache.for_release(release.version)
+    key = cache_key(query.query, query.default_graph_uris, query.named_graph_uris)
+    entry = cache.get(key, query.accept)
+    if entry is not None:
+        return Answered(200, entry.media_type, entry.body, entry.etag, "hit")
+    try:
+        result = await ctx.engine.execute(query)
+    except QueryError as exc:
+        return _error(exc.status, exc.message, exc.retry_after)
+    except Exception as exc:  # noqa: BLE001 - a bug or a broken backend must not be a 500 page
+        log.exception("query failed unexpectedly")
+        return _error(422, f"the query could not be answered: {exc}")
+    extra = getattr(result, "headers", {}) or {}
+    if "no-store" in extra.get("Cache-Control", ""):  # federated: not tied to our release
+        return Answered(200, result.media_type, result.body, None, "miss", no_store=True)
+    stored = cache.put(release.version, key, query.accept, result.form, result.media_type, result.body)
+    return Answered(200, result.media_type, result.body, stored.etag, "miss")
+
+
 async def handle(request: Request) -> Response:
     ctx = context(request)
     try:
         params, is_post = await protocol_params(request)
-        queries = [v for k, v in params if k == "query"]
-        if any(k == "update" for k, _ in params):
-            if queries:
-                raise ProtocolError(400, "a request carries either a query or an update, not both")
-            raise ProtocolError(403, "this endpoint is read-only: SPARQL Update is not accepted")
-        if len(queries) > 1:
-            raise ProtocolError(400, f"exactly one query per request, got {len(queries)}")
-        if not queries:
+        client = request.client.host if request.client else "-"
+        query = query_request(ctx, params, request.headers.get("accept"), client)
+        if query is None:
             if is_post:
                 raise ProtocolError(400, "no query: send it as the 'query' parameter or as the body")
             try:
                 return describe_service(request, negotiate(request, RDF_PAGE))
             except NegotiationError as exc:
                 return negotiation_failed(request, exc)
-        query_request = QueryRequest(
-            query=queries[0],
-            default_graph_uris=graph_uris(v for k, v in params if k == "default-graph-uri"),
-            named_graph_uris=graph_uris(v for k, v in params if k == "named-graph-uri"),
-            accept=result_accept(request, params),
-            # the peer, or X-Forwarded-For from a --trusted-proxy (uvicorn applied it)
-            client=request.client.host if request.client else "-",
-            public_base=ctx.query_base,
-        )
     except ProtocolError as exc:
         return error_response(exc.status, exc.message)
-    try:
-        result = await ctx.engine.execute(query_request)
-    except QueryError as exc:
-        return error_response(exc.status, exc.message, exc.retry_after)
-    except Exception as exc:  # noqa: BLE001 - a bug or a broken backend must not be a 500 page
-        log.exception("query failed unexpectedly")
-        return error_response(422, f"the query could not be answered: {exc}")
-    headers = {"Vary": VARY, **getattr(result, "headers", {})}
-    return Response(result.body, media_type=result.media_type, headers=headers)
+    return (await answer(ctx, query)).response()
 
 
 class Endpoint:
