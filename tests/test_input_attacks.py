@@ -153,7 +153,7 @@ def test_rdfxml_with_comments_and_cdata_is_still_read(tmp_path: Path, body: str)
     )
     proc = run_cli("check-links", "--format", "json", str(path))
     assert proc.returncode in (0, 1), proc.stderr
-    assert json.loads(proc.stdout)["file"].endswith("fine.rdf")
+    assert json.loads(proc.stdout)["source"].endswith("fine.rdf")
 
 
 # ------------------------------------------------------------------ JSON nested past the limit
@@ -375,18 +375,21 @@ def _xml_parses(tree: ast.AST) -> list[int]:
 
 
 def test_every_xml_parse_in_the_code_goes_through_the_guard() -> None:
-    """The places that parse XML from outside are check-links and the remote engine's SPARQL
-    XML results (both through `check_xml`); the dumps only *write* RDF/XML. A new XML parse
-    anywhere must come with the guard (and be added here knowingly)."""
+    """The places that parse XML from outside are the linked-data client of check-links and
+    refresh-partners, and the remote engine's SPARQL XML results (both through `check_xml`);
+    the dumps and the sitemap only *write* XML. A new XML parse anywhere must come with the
+    guard (and be added here knowingly)."""
     seen = {}
     for path in sorted((ROOT / "src" / "twinning_kg").rglob("*.py")):
         lines = _xml_parses(ast.parse(path.read_text(encoding="utf-8")))
         if lines:
             seen[path.name] = lines
-    expected = {"links.py", "dumps.py", "remote_engine.py", "crawlers.py"}
+    expected = {"linked_data_client.py", "dumps.py", "remote_engine.py", "crawlers.py"}
     assert set(seen) == expected, f"XML parsed without the DTD guard: {seen}"
-    links = (ROOT / "src" / "twinning_kg" / "checks" / "links.py").read_text(encoding="utf-8")
-    assert "untrusted_input.check_xml(data, path)" in links
+    client = (ROOT / "src" / "twinning_kg" / "sources" / "linked_data_client.py").read_text(encoding="utf-8")
+    # check-links reads partner graphs (files and HTTP) through the one client, XML checked first
+    assert "untrusted_input.check_xml(body, source)" in client
+    assert client.count("RdfFormat.RDF_XML") == 2  # the media type table and the check before parsing
     remote = (ROOT / "src" / "twinning_kg" / "query" / "remote_engine.py").read_text(encoding="utf-8")
     # every SPARQL XML answer of the store is checked before anything parses it: each
     # `XML` the code names is a checked body (the TSV re-parses read our own output)

@@ -131,7 +131,7 @@ async def dataset_markup(ctx: AppContext, lang: str) -> dict[str, Any] | None:
 
     async def build() -> dict[str, Any] | None:
         catalog = site_queries.catalog_graph(ctx)
-        node = URIRef(ctx.base_iri + MAIN_DATASET)
+        node = URIRef(ctx.base_iri + MAIN_DATASET + ctx.settings.city_key)
         if (node, RDF.type, DCAT.Dataset) not in catalog:
             return None
         ontology = await site_queries.ontology_graph(ctx)
