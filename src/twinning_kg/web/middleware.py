@@ -106,22 +106,30 @@ class AccessLog:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-            if scope.get("query_string"):
-                target += "?" + scope["query_string"].decode("latin-1")
-            if len(target) > 300:
-                target = target[:300] + "..."
-            client = scope.get("client") or ("-", 0)
-            access_log.info(
-                '%s "%s %s HTTP/%s" %s %dB %.1fms',
-                client[0],
-                scope["method"],
-                target,
-                scope.get("http_version", "1.1"),
-                state["status"] or "-",
-                state["bytes"],
-                (time.perf_counter() - start) * 1000,
-            )
+            log_access(scope, state["status"] or "-", state["bytes"], start)
+
+
+def log_access(scope: Scope, status: int | str, size: int, started: float) -> None:
+    """One access log line (client, request line, status, bytes, milliseconds): the stack's
+    and the lean /sparql path's lines are the same."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    if len(target) > 300:
+        target = target[:300] + "..."
+    client = scope.get("client") or ("-", 0)
+    access_log.info(
+        '%s "%s %s HTTP/%s" %s %dB %.1fms',
+        client[0],
+        scope["method"],
+        target,
+        scope.get("http_version", "1.1"),
+        status,
+        size,
+        (time.perf_counter() - started) * 1000,
+    )
 
 
 def _plain(status: int, text: str, *, close: bool = False) -> tuple[Message, Message]:

@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from twinning_kg.web.context import AppContext
+from twinning_kg.web.middleware import log_access
 from twinning_kg.web.security_headers import HEADERS
 from twinning_kg.web.views.sparql import (
     Answered,
@@ -41,7 +42,6 @@ from twinning_kg.web.views.sparql import (
     query_request,
 )
 
-access_log = logging.getLogger("twinning_kg.access")
 log = logging.getLogger("twinning_kg.sparql")
 PATHS = frozenset({"/sparql", "/sparql/"})
 GZIP_MIN = 500  # bytes, as the general stack's GZipMiddleware
@@ -111,23 +111,7 @@ class LeanSparql:
             status, headers, body = _plain(500, "500 Internal Server Error")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        client = scope.get("client") or ("-", 0)
-        if access_log.isEnabledFor(logging.INFO):
-            target = (
-                scope.get("raw_path", b"/sparql").decode("latin-1") + "?" + query_string.decode("latin-1")
-            )
-            if len(target) > 300:
-                target = target[:300] + "..."
-            access_log.info(
-                '%s "%s %s HTTP/%s" %s %dB %.1fms',
-                client[0],
-                scope["method"],
-                target,
-                scope.get("http_version", "1.1"),
-                status,
-                len(body),
-                (time.perf_counter() - started) * 1000,
-            )
+        log_access(scope, status, len(body), started)
 
     async def _respond(
         self,
