@@ -26,12 +26,20 @@ tests/test_sparql_safety.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from twinning_kg.query import syntax as query_syntax
 from twinning_kg.query.iri_space import IriSpace
 from twinning_kg.query.syntax import Budget
+
+# The first query-form word of a plain query (`plain`): a guess the worker verifies.
+_FORM_WORD = re.compile(r"\b(select|ask|construct|describe)\b", re.IGNORECASE | re.ASCII)
+# A `<` both parsers read alike: an operator followed by white space (`<`, `<=`), or an IRI
+# of the common characters. Any other (`?x<?a&&?b>?y`: an IRI for the grammar's longest-token
+# rule, a comparison for pyoxigraph's parser) sends the query to the full reader.
+_UNCLEAR_LT = re.compile(r"<(?!=?\s)(?![A-Za-z0-9:/#._~%+,;@-]*>)")
 
 # Engines cache verdicts: this many, of queries up to this many characters (pages repeat theirs).
 GUARD_CACHE_SIZE = 256
@@ -133,3 +141,46 @@ def check(
         text=analysis.text,
         spans=tuple(spans),
     )
+
+
+def plain(query: str, budget: Budget) -> QueryInfo | None:
+    """The `QueryInfo` of a query the engine may run exactly as received, decided from
+    the text alone; None when the query must be read in full (`check`).
+
+    Most public queries are lookups that cannot reach anything, and reading one with
+    the full reader costs as much as the engine's own work. A query is plain only when
+    it *cannot* hold what the guard exists to stop, so a wrong "not plain" costs time
+    and never safety:
+
+    - it is ASCII and has no backslash: no \\u escape can spell a keyword, and the
+      engine reads exactly these characters;
+    - "service" appears nowhere, in any case: the engine's parser compares keywords
+      ASCII-case-insensitively, so there is no SERVICE clause (a variable or a string
+      containing the word is enough to send the query to the full reader);
+    - "from" appears nowhere: there is no FROM / FROM NAMED dataset clause;
+    - the budget holds: no more characters than tokens allowed; brackets, which are
+      what nests, at most (max_depth - 2) / 2 (the reader counts up to two levels per
+      bracket, and one for the query);
+    - every `<` is read alike by the grammar and by the engine's parser (`_UNCLEAR_LT`),
+      so the engine never answers a query the grammar calls malformed (W3C syn-bad-26);
+    - SPARQL Update is not decided here: the engine's query parser refuses it, and
+      the worker then reads the query in full for the 403.
+
+    The form is a guess (the first query-form word); the worker checks it against the
+    kind of result and reads the query in full when they differ, as on a syntax error
+    or a 406 (`worker._run_job`). tests/test_guard_plain.py holds the claims against
+    the W3C syntax suite and the obfuscation battery.
+    """
+    if len(query) > min(budget.max_chars, budget.max_tokens) or not query.isascii() or "\\" in query:
+        return None
+    lowered = query.lower()
+    if "service" in lowered or "from" in lowered:
+        return None
+    if 2 * (query.count("{") + query.count("(") + query.count("[")) + 2 > budget.max_depth:
+        return None
+    if "<" in query and _UNCLEAR_LT.search(query):
+        return None
+    found = _FORM_WORD.search(query)
+    if found is None:
+        return None
+    return QueryInfo(form=found.group(1).upper(), has_dataset_clause=False, services=(), text=query)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from twinning_kg.query.negotiation import KEY_ALIASES, SUBTYPE_WILDCARD, Offer, not_acceptable, ranked
 
@@ -121,12 +122,18 @@ def offers_for(form: str) -> tuple[Offer, ...]:
     return tuple(Offer(media, FORMAT_KEYS.get(media)) for media in table_for(form))
 
 
-def _choices(form: str, accept: str | None) -> list[Choice]:
+# Clients send a handful of distinct Accept headers; parsing and ranking one costs more
+# than a lookup takes in the engine, so the ranking is kept per (form, Accept).
+CHOICES_CACHE_SIZE = 512
+
+
+@lru_cache(maxsize=CHOICES_CACHE_SIZE)
+def _choices(form: str, accept: str | None) -> tuple[Choice, ...]:
     table = table_for(form)
-    return [
+    return tuple(
         Choice(offer.media_type, table[offer.media_type], explicit=specificity >= SUBTYPE_WILDCARD)
         for offer, specificity in ranked(offers_for(form), accept)
-    ]
+    )
 
 
 def negotiate(form: str, accept: str | None) -> Choice:

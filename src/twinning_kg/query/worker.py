@@ -9,7 +9,9 @@ overruns is killed, whatever it was doing):
 1. the guard (`query_guard.check`, a linear reader of the whole query with a complexity
    budget): syntax errors 400, updates and SERVICE outside the allow-list 403, over
    budget 422. It runs here, off the server's event loop and out of its process, so
-   checking a query can never freeze the server; a small cache spares repeated queries;
+   checking a query can never freeze the server; a small cache spares repeated queries,
+   and a plain query (`guard.plain`: one that cannot hold a SERVICE, a dataset clause
+   or too much nesting, told from its text alone) runs without the full reading;
 2. SERVICE targets the guard accepted are rewritten to the relay of the worker's own
    network namespace (`sandbox`), which leads to the egress proxy (`egress`): the
    worker itself can reach no network, so a query the guard misread calls nothing;
@@ -24,7 +26,8 @@ public base (`iri_space`): in the TSV intermediate for solutions, on the terms f
 The row cap is checked without a Python loop over solutions: SELECT results are first
 written as SPARQL TSV (one line per row, newlines inside literals are escaped) into a
 writer that stops the serialiser as soon as the cap is passed; within the cap the TSV
-is parsed back natively and re-serialised in the negotiated format.
+is parsed back natively and re-serialised in the negotiated format; a JSON result too
+small to hold more rows than the cap is written directly (`_solutions`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import resource
 import signal
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +100,42 @@ class _CappedWriter:
         return b"".join(self.chunks)
 
 
+# The fewest bytes a row takes in SPARQL JSON results: `{}` and the comma before the next.
+JSON_MIN_ROW_BYTES = 3
+
+
+class _ByteCappedWriter:
+    """A binary sink that stops the serialiser once more than `max_bytes` arrived."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.left = max_bytes
+        self.chunks: list[bytes] = []
+        self.exceeded = False
+
+    def write(self, data: bytes) -> int:
+        self.left -= len(data)
+        if self.left < 0:
+            self.exceeded = True
+            raise _RowCapExceeded()
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _small_json(ox: Any, solutions: Any, max_rows: int) -> bytes | None:
+    """`solutions` as SPARQL JSON when that takes at most JSON_MIN_ROW_BYTES bytes per
+    allowed row (so it has at most `max_rows` rows); None when it would be larger."""
+    writer = _ByteCappedWriter(JSON_MIN_ROW_BYTES * max_rows)
+    try:
+        solutions.serialize(writer, format=ox.QueryResultsFormat.JSON)
+    except Exception:
+        if not writer.exceeded:
+            raise
+    return None if writer.exceeded else b"".join(writer.chunks)
+
+
 def _limit_memory(megabytes: int) -> None:
     """Cap the worker's heap (RLIMIT_DATA): a query that needs more aborts its own process
     instead of pushing the machine into swap. The store's memory-mapped files do not count."""
@@ -143,6 +183,10 @@ class _Guard:
         if verdict.services and self.federation_refusal:
             raise query_guard.GuardError(403, self.federation_refusal)
         return verdict
+
+    def plain(self, query: str) -> query_guard.QueryInfo | None:
+        """The query as the engine may run it unread, when it is plain (`guard.plain`)."""
+        return query_guard.plain(query, self.config.budget)
 
     def route(self, iri: str) -> str:
         return sandbox.relay_url(self.config.allowlist.index(iri))
@@ -194,17 +238,44 @@ def worker_main(conn: Any, config: WorkerConfig) -> None:
             return
 
 
+class _ReadFully(Exception):
+    """The plain path cannot answer this query as the full guard would: read it in full."""
+
+
 def _run_job(ox: Any, store: Any, job: Job, max_rows: int, guard: _Guard) -> Reply:
     iris = IriSpace(job.base_iri, job.public_base) if job.public_base else None
+    if iris is None and (plain := guard.plain(job.query)) is not None:
+        try:
+            return _evaluate(ox, store, job, plain, max_rows, guard, None, plain=True)
+        except _ReadFully:
+            pass  # a syntax error, an update, a 406 or another form than guessed: as below
     try:
         info = guard.check(job.query, iris)
     except query_guard.GuardError as exc:
         return Refusal(exc.status, exc.message)
     except ValueError as exc:  # an IRI space that is not one (the server refuses it at start-up)
         return Refusal(400, str(exc))
+    return _evaluate(ox, store, job, info, max_rows, guard, iris)
+
+
+def _evaluate(
+    ox: Any,
+    store: Any,
+    job: Job,
+    info: query_guard.QueryInfo,
+    max_rows: int,
+    guard: _Guard,
+    iris: IriSpace | None,
+    plain: bool = False,
+) -> Reply:
+    """Run an accepted query and write its result. `plain`: `info` comes from
+    `guard.plain`, whose form is a guess; whatever the full reading would answer
+    otherwise (a refusal, a 406, another form) raises `_ReadFully` instead."""
     try:
         negotiate(info.form, job.accept)  # 406 before the work, not after it
     except NotAcceptable as exc:
+        if plain:
+            raise _ReadFully() from exc
         return Refusal(406, exc.message)
     kwargs: dict[str, Any] = {}
     default_graphs, named_graphs = job.default_graphs, job.named_graphs
@@ -221,22 +292,42 @@ def _run_job(ox: Any, store: Any, job: Job, max_rows: int, guard: _Guard) -> Rep
         return Refusal(400, f"invalid graph IRI in default-graph-uri/named-graph-uri: {exc}")
     query = info.routed(guard.route)  # exactly what the guard read (see QueryInfo.routed)
     federated = bool(info.services)
+
+    def run() -> Any:
+        return store.query(query, base_iri=job.base_iri, **kwargs)
+
     try:
-        result = store.query(query, base_iri=job.base_iri, **kwargs)
+        result = run()
     except SyntaxError as exc:
+        if plain:
+            raise _ReadFully() from exc
         return Refusal(400, f"SPARQL syntax error: {_unroute(str(exc), guard)}")
     except OSError as exc:
         return _evaluation_error(info, exc, guard)
+    if plain and _form_of(ox, result) not in _FORMS_OF[info.form]:
+        raise _ReadFully()
     try:
         if isinstance(result, ox.QueryBoolean):
             choice = negotiate("ASK", job.accept)
             body = result.serialize(format=getattr(ox.QueryResultsFormat, choice.format))
             return Answer("ASK", choice.content_type, federated, body)
         if isinstance(result, ox.QuerySolutions):
-            return _solutions(ox, result, job.accept, max_rows, federated, iris)
+            return _solutions(ox, result, job.accept, max_rows, federated, iris, run)
         return _triples(ox, result, info.form, job.accept, max_rows, federated, iris)
     except OSError as exc:
         return _evaluation_error(info, exc, guard)
+
+
+# The kind of result each query form gives (DESCRIBE and CONSTRUCT both give triples).
+_FORMS_OF = {"ASK": ("ASK",), "SELECT": ("SELECT",), "CONSTRUCT": ("GRAPH",), "DESCRIBE": ("GRAPH",)}
+
+
+def _form_of(ox: Any, result: Any) -> str:
+    if isinstance(result, ox.QueryBoolean):
+        return "ASK"
+    if isinstance(result, ox.QuerySolutions):
+        return "SELECT"
+    return "GRAPH"
 
 
 def _unroute(message: str, guard: _Guard) -> str:
@@ -260,9 +351,28 @@ def _evaluation_error(info: query_guard.QueryInfo, exc: Exception, guard: _Guard
 
 
 def _solutions(
-    ox: Any, solutions: Any, accept: str, max_rows: int, federated: bool, iris: IriSpace | None
+    ox: Any,
+    solutions: Any,
+    accept: str,
+    max_rows: int,
+    federated: bool,
+    iris: IriSpace | None,
+    rerun: Callable[[], Any],
 ) -> Reply:
+    """Solutions in the negotiated format, within the row cap.
+
+    The cap is counted on SPARQL TSV, one line per row (module docstring). Most
+    answers are small JSON, and for those the TSV detour costs more than the query:
+    a JSON body of at most `JSON_MIN_ROW_BYTES * max_rows` bytes cannot hold more
+    than `max_rows` rows, so it is written directly and kept when it stays that
+    small; a larger one is abandoned and the query `rerun` on the counted path.
+    """
     choice = negotiate("SELECT", accept)
+    if choice.format == "JSON" and iris is None and not federated:
+        direct = _small_json(ox, solutions, max_rows)
+        if direct is not None:
+            return Answer("SELECT", choice.content_type, federated, direct)
+        solutions = rerun()  # too large to be sure of the row count: count it as below
     writer = _CappedWriter(max_rows + 1)  # + the header line
     try:
         solutions.serialize(writer, format=ox.QueryResultsFormat.TSV)
