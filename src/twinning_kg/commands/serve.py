@@ -337,6 +337,9 @@ def command(
 def _configure_logging() -> None:
     """Messages as plain lines on stderr: ours (one per request), uvicorn's start/stop."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    # Records never show the process or thread: leave their look-ups out of every record
+    # (one access line per request).
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     for chatty in ("httpx", "httpcore"):  # a remote store's every request is not news
         logging.getLogger(chatty).setLevel(logging.WARNING)
 

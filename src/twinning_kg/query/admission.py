@@ -59,6 +59,15 @@ class _Waiter:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+class _WaitedTooLong(Exception):
+    """A waiter's time ran out before a slot was free."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_WaitedTooLong())
+
+
 class Lanes:
     """Admission control over a fixed set of slots (see module docstring)."""
 
@@ -141,19 +150,24 @@ class Lanes:
         if client is not None:
             self._waiting[client] += 1
         wait = self.wait if client is not None else self.site_wait
+        # A timer on the waiter's own future: cheaper than `asyncio.wait_for`, which wraps
+        # it (every query of a busy client waits here).
+        timer = asyncio.get_running_loop().call_later(wait, _expire, waiter.future)
         try:
-            return await asyncio.wait_for(waiter.future, wait)
-        except TimeoutError:
+            return await waiter.future
+        except _WaitedTooLong:
             raise Saturated(
                 f"no query worker became free within {wait:g} s; the endpoint is busy, try again shortly",
                 self._retry_after(client),
             ) from None
         except BaseException:
             # Cancelled (the client left) just as a slot was handed over: give it back.
-            if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result())
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.release(future.result())
             raise
         finally:
+            timer.cancel()
             self._queued[lane] -= 1
             if client is not None:
                 self._waiting[client] -= 1

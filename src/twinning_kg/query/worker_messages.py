@@ -21,7 +21,11 @@ import struct
 from dataclasses import dataclass
 
 REPLY_HEADER = struct.Struct("!QQ")
-READ_CHUNK = 1 << 20
+# The first read of a reply: most replies fit, and a buffer this small comes from the heap
+# (a 1 MiB one was mapped, grown and unmapped for every reply). Then reads of what is
+# still missing, up to READ_MAX at a time.
+READ_FIRST = 1 << 16
+READ_MAX = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +120,12 @@ class ReplyReader:
     def __call__(self) -> None:
         if self.future.done():
             return
+        if self.meta_len < 0:
+            want = READ_FIRST
+        else:
+            want = max(1, min(READ_MAX, REPLY_HEADER.size + self.meta_len + self.body_len - len(self.buffer)))
         try:
-            data = os.read(self.fd, READ_CHUNK)
+            data = os.read(self.fd, want)
         except BlockingIOError:
             return
         except OSError as exc:

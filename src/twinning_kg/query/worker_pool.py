@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import pickle
 import signal
 import sys
 import threading
@@ -412,7 +413,9 @@ class WorkerPoolEngine:
     async def _ask(loop: asyncio.AbstractEventLoop, worker: _Worker, job: Job, timeout: float) -> Reply:
         """Send `job` to `worker` and wait, on the event loop itself, for its reply or `timeout`."""
         future: asyncio.Future[Reply] = loop.create_future()
-        worker.conn.send(job)  # the worker is idle, waiting for this: the write does not stall
+        # The worker is idle, waiting for this: the write does not stall. Plain pickle:
+        # `Connection.send`'s pickler copies its dispatch table on every message.
+        worker.conn.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
         def expire() -> None:
             if not future.done():

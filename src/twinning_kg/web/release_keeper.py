@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,15 +72,24 @@ class ReleaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._event: asyncio.Event | None = None
         self._logged: str | None = None  # the last recovery failure logged (logged once each)
+        self._release: Release | None = None
+        self._manifest_path = ""
         ctx.release_problem = self.check
 
     # -- checks
 
     def check(self) -> str | None:
         """None while the served release is there; else the reason (and recovery is under way)."""
-        if self.problem is None and not (self.ctx.release.path / MANIFEST).is_file():
+        if self.problem is None and not os.path.isfile(self._manifest()):
             self._lost()
         return self.problem
+
+    def _manifest(self) -> str:
+        """The served release's manifest path, as text (every request stats it: no pathlib)."""
+        release = self.ctx.release
+        if release is not self._release:
+            self._release, self._manifest_path = release, str(release.path / MANIFEST)
+        return self._manifest_path
 
     def _lost(self) -> None:
         release = self.ctx.release
