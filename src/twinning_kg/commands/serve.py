@@ -337,9 +337,10 @@ def command(
 def _configure_logging() -> None:
     """Messages as plain lines on stderr: ours (one per request), uvicorn's start/stop."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
-    # Records never show the process or thread: leave their look-ups out of every record
-    # (one access line per request).
+    # Records never show the process, thread or calling line: leave their look-ups out of
+    # every record, one access line per request (the logging HOWTO's "Optimization").
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # no stack walk to find the caller
     for chatty in ("httpx", "httpcore"):  # a remote store's every request is not news
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
