@@ -134,14 +134,14 @@ def test_a_malformed_plain_query_gets_the_readers_message(store: ox.Store) -> No
     assert reply.message.startswith("SPARQL syntax error at 1:")
 
 
-def test_a_small_json_answer_is_written_directly(store: ox.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_json_answer_is_written_directly(store: ox.Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """No TSV detour (the counting writer is not used) and the engine's own bytes."""
 
     def no_counting(*_args: object) -> None:
         raise AssertionError("the TSV row count was used for a small JSON answer")
 
     monkeypatch.setattr(worker, "_CappedWriter", no_counting)
-    query = "SELECT ?s ?o WHERE { ?s <urn:p> ?o } ORDER BY ?s LIMIT 10"
+    query = "SELECT ?s ?o WHERE { ?s <urn:p> ?o } ORDER BY ?s"
     reply = run(store, query)
     union = store.query(query, use_default_graph_as_union=True)
     assert isinstance(reply, Answer) and reply.body == union.serialize(format=ox.QueryResultsFormat.JSON)
@@ -150,9 +150,12 @@ def test_a_small_json_answer_is_written_directly(store: ox.Store, monkeypatch: p
 @pytest.mark.parametrize(
     ("query", "rows"),
     [
-        # rows of `{}`, the fewest bytes a row takes
-        ("SELECT ?x WHERE { VALUES ?x { UNDEF UNDEF UNDEF } }", 3),
+        ("SELECT ?x WHERE { VALUES ?x { UNDEF UNDEF UNDEF } }", 3),  # rows of `{}`
         ("SELECT ?s WHERE { ?s <urn:p> ?o }", 50),
+        ("SELECT ?s ?o WHERE { ?s <urn:p> ?o }", 50),
+        # literals holding the row boundary: the bound overshoots, the count decides
+        ("SELECT ?x WHERE { VALUES ?x { '},{},{' '},{' '}' } }", 3),
+        ("SELECT ?x WHERE { VALUES ?x { 1 } }", 1),
     ],
 )
 def test_the_row_cap_holds_at_its_boundary_on_the_direct_path(store: ox.Store, query: str, rows: int) -> None:
@@ -161,3 +164,21 @@ def test_the_row_cap_holds_at_its_boundary_on_the_direct_path(store: ox.Store, q
     assert len(json.loads(exact.body)["results"]["bindings"]) == rows
     over = run(store, query, max_rows=rows - 1)
     assert isinstance(over, Refusal) and over.status == 422 and f"more than {rows - 1} rows" in over.message
+
+
+def test_the_json_writer_separates_rows_as_the_bound_counts() -> None:
+    """The direct path's premise, checked against this pyoxigraph (a worker checks it too)."""
+    assert worker.json_rows_bounded(ox)
+    for rows in (0, 1, 2, 7):
+        values = " ".join(f"<urn:x{i}>" for i in range(rows))
+        body = ox.Store().query(f"SELECT ?x ?y WHERE {{ VALUES ?x {{ {values} }} }}").serialize(
+            format=ox.QueryResultsFormat.JSON
+        )
+        assert body.count(worker.JSON_ROW_BOUNDARY) == max(0, rows - 1)
+
+
+def test_a_row_cap_of_zero_answers_only_the_empty_result(store: ox.Store) -> None:
+    empty = run(store, "SELECT ?s WHERE { ?s <urn:nothing> ?o }", max_rows=0)
+    assert isinstance(empty, Answer) and json.loads(empty.body)["results"]["bindings"] == []
+    one = run(store, "SELECT ?x WHERE { VALUES ?x { 1 } }", max_rows=0)
+    assert isinstance(one, Refusal) and one.status == 422

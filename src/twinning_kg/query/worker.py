@@ -26,13 +26,14 @@ public base (`iri_space`): in the TSV intermediate for solutions, on the terms f
 The row cap is checked without a Python loop over solutions: SELECT results are first
 written as SPARQL TSV (one line per row, newlines inside literals are escaped) into a
 writer that stops the serialiser as soon as the cap is passed; within the cap the TSV
-is parsed back natively and re-serialised in the negotiated format; a JSON result too
-small to hold more rows than the cap is written directly (`_solutions`).
+is parsed back natively and re-serialised in the negotiated format; a JSON result whose
+rows are bounded within the cap as it is written is kept as written (`_solutions`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import signal
@@ -100,40 +101,59 @@ class _CappedWriter:
         return b"".join(self.chunks)
 
 
-# The fewest bytes a row takes in SPARQL JSON results: `{}` and the comma before the next.
-JSON_MIN_ROW_BYTES = 3
+# Between two rows of SPARQL JSON results pyoxigraph writes `},{` (a row's closing brace,
+# the comma, the next row's opening one), and nowhere else but inside literal text: a body
+# holding n of them has at most n + 1 rows (`json_rows_bounded` checks the writer still does).
+JSON_ROW_BOUNDARY = b"},{"
 
 
-class _ByteCappedWriter:
-    """A binary sink that stops the serialiser once more than `max_bytes` arrived."""
+class _JsonRowBound:
+    """A binary sink for SPARQL JSON that bounds the rows from above as they are written
+    (`JSON_ROW_BOUNDARY`s + 1), and stops the serialiser once the bound passes `max_rows`."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self.left = max_bytes
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.boundaries = 0
+        self.tail = b""  # the last two bytes written: a boundary may straddle two writes
         self.chunks: list[bytes] = []
         self.exceeded = False
 
     def write(self, data: bytes) -> int:
-        self.left -= len(data)
-        if self.left < 0:
+        data = bytes(data)
+        self.boundaries += data.count(JSON_ROW_BOUNDARY) + (self.tail + data[:2]).count(JSON_ROW_BOUNDARY)
+        self.tail = (self.tail + data[-2:])[-2:]
+        if self.boundaries + 1 > self.max_rows:
             self.exceeded = True
             raise _RowCapExceeded()
-        self.chunks.append(bytes(data))
+        self.chunks.append(data)
         return len(data)
 
     def flush(self) -> None:
         pass
 
 
-def _small_json(ox: Any, solutions: Any, max_rows: int) -> bytes | None:
-    """`solutions` as SPARQL JSON when that takes at most JSON_MIN_ROW_BYTES bytes per
-    allowed row (so it has at most `max_rows` rows); None when it would be larger."""
-    writer = _ByteCappedWriter(JSON_MIN_ROW_BYTES * max_rows)
+def _json_within_cap(ox: Any, solutions: Any, max_rows: int) -> bytes | None:
+    """`solutions` as SPARQL JSON when its rows are bounded by `max_rows` on the way
+    (`_JsonRowBound`); None when the bound passes it (the count then decides)."""
+    writer = _JsonRowBound(max_rows)
     try:
         solutions.serialize(writer, format=ox.QueryResultsFormat.JSON)
     except Exception:
         if not writer.exceeded:
             raise
     return None if writer.exceeded else b"".join(writer.chunks)
+
+
+@functools.cache
+def json_rows_bounded(ox: Any) -> bool:
+    """Whether pyoxigraph's JSON writer still separates rows as `_JsonRowBound` counts them
+    (checked once per process; if not, every row cap is counted on TSV)."""
+    cases = {"SELECT ?x WHERE { VALUES ?x { 1 2 3 } }": 2, "SELECT ?x WHERE { VALUES ?x { UNDEF UNDEF } }": 1}
+    for query, boundaries in cases.items():
+        body = ox.Store().query(query).serialize(format=ox.QueryResultsFormat.JSON)
+        if body.count(JSON_ROW_BOUNDARY) != boundaries:
+            return False
+    return True
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -362,17 +382,18 @@ def _solutions(
     """Solutions in the negotiated format, within the row cap.
 
     The cap is counted on SPARQL TSV, one line per row (module docstring). Most
-    answers are small JSON, and for those the TSV detour costs more than the query:
-    a JSON body of at most `JSON_MIN_ROW_BYTES * max_rows` bytes cannot hold more
-    than `max_rows` rows, so it is written directly and kept when it stays that
-    small; a larger one is abandoned and the query `rerun` on the counted path.
+    answers are JSON, and for those the TSV detour costs more than the query: the
+    JSON is written directly while its rows are bounded from above on the way
+    (`_JsonRowBound`), and kept when the bound stays within the cap; past it (a
+    result over the cap, or literals full of `},{`), the query is `rerun` on the
+    counted path, which stops after `max_rows` + 1 rows.
     """
     choice = negotiate("SELECT", accept)
-    if choice.format == "JSON" and iris is None and not federated:
-        direct = _small_json(ox, solutions, max_rows)
+    if choice.format == "JSON" and iris is None and not federated and json_rows_bounded(ox):
+        direct = _json_within_cap(ox, solutions, max_rows)
         if direct is not None:
             return Answer("SELECT", choice.content_type, federated, direct)
-        solutions = rerun()  # too large to be sure of the row count: count it as below
+        solutions = rerun()  # maybe over the cap: count it as below
     writer = _CappedWriter(max_rows + 1)  # + the header line
     try:
         solutions.serialize(writer, format=ox.QueryResultsFormat.TSV)
