@@ -15,6 +15,7 @@ options here; docs/security.md explains them and their defaults.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import ipaddress
 import logging
 import resource
@@ -489,6 +490,9 @@ def _run(
         f"  browse:  {url}\n  SPARQL:  {url.rstrip('/')}/sparql{workers}\n  stop with Ctrl-C",
         err=True,
     )
+    # What exists now lives as long as the server: out of the cyclic collector's sight, a
+    # full collection no longer walks it (measured: 33 ms, a pause of every connection).
+    gc.freeze()
     try:
         server.run(sockets=[socket.socket(fileno=fd)] if fd is not None else None)
     finally:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import resource
 import signal
@@ -242,6 +243,7 @@ def worker_main(conn: Any, config: WorkerConfig) -> None:
         conn.send(StartFailed(f"cannot open the store {config.store_path}: {exc}"))
         return
     guard = _Guard(config, _federation_refusal(level, config))
+    gc.freeze()  # the modules and the store live as long as the worker: no collection walks them
     conn.send(Ready(os.getpid(), level, detail))
     while True:
         try:
