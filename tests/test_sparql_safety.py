@@ -282,6 +282,24 @@ def test_a_crashing_worker_is_reported_as_a_crash_not_as_memory(guarded: ServerP
     assert "Traceback" not in guarded.log()
 
 
+def test_a_worker_that_dies_while_idle_is_replaced_before_a_query_meets_it(guarded: ServerProcess) -> None:
+    """An idle worker killed from outside (the kernel's OOM killer, an operator) is noticed at
+    once and replaced: no query is sent to it and answered with its death."""
+    before = sparql_workers(guarded.proc.pid)
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    after = sparql_workers(guarded.proc.pid)
+    while time.monotonic() < deadline and not (len(after) == len(before) and not after & before):
+        time.sleep(0.2)
+        after = sparql_workers(guarded.proc.pid)
+    assert len(after) == len(before) and not after & before, (before, after)
+    for i in range(8):
+        response = query(guarded, f"ASK {{}} # {i}")
+        assert response.status_code == 200, response.text
+    assert "Traceback" not in guarded.log()
+
+
 def _values(n: int) -> str:
     return " ".join(str(i) for i in range(n))
 

@@ -108,6 +108,14 @@ class Lanes:
         self._idle[slot.lane].append(slot)
         self._dispatch()
 
+    def is_idle(self, slot: Slot) -> bool:
+        return slot in self._idle[slot.lane]
+
+    def remove_idle(self, slot: Slot) -> None:
+        """An idle slot is gone (its worker ended while waiting for work)."""
+        with contextlib.suppress(ValueError):
+            self._idle[slot.lane].remove(slot)
+
     def discard(self, slot: Slot) -> None:
         """The query on `slot` ended and the slot is gone (its worker was killed)."""
         self._forget(slot)

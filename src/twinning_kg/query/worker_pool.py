@@ -1,10 +1,10 @@
 """`WorkerPoolEngine`: SPARQL on pyoxigraph's native engine in worker processes.
 
 Each worker (`worker.worker_main`) holds the release's on-disk store opened read-only.
-The event loop never evaluates anything; it waits on the workers' pipes itself
-(`loop.add_reader`, no thread hop), reading replies without ever blocking, so one slow
-query never stalls other clients. A worker that overruns its time limit, or dies, is
-killed and replaced.
+The event loop never evaluates anything; it watches the workers' pipes itself
+(`loop.add_reader`, no thread hop, registered once per worker), reading replies without
+ever blocking, so one slow query never stalls other clients. A worker that overruns its
+time limit, or dies (during a query or while idle), is killed and replaced.
 
 Who gets a worker is decided by `admission.Lanes`: the site's own pages have a lane of
 their own, one client holds at most a few workers at once, and a request that cannot
@@ -38,6 +38,7 @@ from twinning_kg.query.worker_messages import Job, Ready, Refusal, Reply, ReplyR
 
 START_TIMEOUT = 60.0  # seconds a worker may take to open the store
 DEFAULT_WORKER_MEMORY_MB = 2048  # heap cap per worker; a query needing more is stopped
+RESTART_FIRST, RESTART_MAX = 1.0, 60.0  # seconds before retrying a replacement that failed to start
 
 log = logging.getLogger("twinning_kg.engine")
 # Signals that mean the process itself faulted (a bug of the engine), not a limit we set.
@@ -70,6 +71,8 @@ class _Worker:
         self.lane = lane
         self.level = ready.level
         self.isolation_detail = ready.detail
+        self.reply: ReplyReader | None = None  # the reply being read; None while idle
+        self.watched = False  # its pipe is registered with the event loop
 
 
 class WorkerPoolEngine:
@@ -98,6 +101,7 @@ class WorkerPoolEngine:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._restart_delay: dict[str, float] = {}  # lane -> seconds before the next retry
         allowlist = tuple(settings.service_allowlist)
         self._proxy: EgressProxy | None = None
         if allowlist and settings.worker_isolation != "seccomp":
@@ -219,8 +223,37 @@ class WorkerPoolEngine:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             for worker in self._ready:
+                self._watch(worker)
                 self._lanes.add(worker)
             self._ready = []
+
+    def _watch(self, worker: _Worker) -> None:
+        """Register the worker's pipe with the event loop for as long as the worker lives:
+        a reply goes to the query waiting for it; anything while idle is the worker's end."""
+        assert self._loop is not None
+        self._loop.add_reader(worker.fd, self._readable, worker)
+        worker.watched = True
+
+    def _unwatch(self, worker: _Worker) -> None:
+        if worker.watched and self._loop is not None:
+            with contextlib.suppress(Exception):  # the loop may be closed already
+                self._loop.remove_reader(worker.fd)
+        worker.watched = False
+
+    def _readable(self, worker: _Worker) -> None:
+        if worker.reply is not None:
+            worker.reply()
+            return
+        # No reply awaited, yet readable: EOF (or junk). Nothing more will come from this
+        # worker; stop watching it (an EOF stays readable).
+        self._unwatch(worker)
+        if self._closed or not self._lanes.is_idle(worker):
+            return  # stopping; or its query just failed, and that query's error path replaces it
+        # It died while idle (the OOM killer, an operator): replace it now rather than let
+        # the next query find out.
+        log.warning("SPARQL worker %d ended while idle; starting another", worker.pid)
+        self._lanes.remove_idle(worker)
+        self._discard(worker)
 
     @property
     def worker_pids(self) -> list[int]:
@@ -229,9 +262,12 @@ class WorkerPoolEngine:
 
     def _discard(self, worker: _Worker) -> None:
         """Kill a worker (it overran or broke) and start a replacement in the background."""
-        self._lanes.discard(worker)
+        self._unwatch(worker)
         with self._lock:
+            if worker not in self._all:
+                return  # discarded already
             self._all.discard(worker)
+        self._lanes.discard(worker)
         with contextlib.suppress(Exception):
             worker.process.kill()
 
@@ -253,16 +289,19 @@ class WorkerPoolEngine:
         """
         if self._closed or self._loop is None:
             return
+        loop = self._loop
         try:
             spawned = self._spawn()
-        except Exception:  # noqa: BLE001 - the lane stays smaller; the next discard retries
+        except Exception:  # noqa: BLE001 - the lane is short of one until the retry
             log.exception("could not start a SPARQL worker")
+            self._retry_start(lane)
             return
-        loop = self._loop
 
         def arrived(fresh: _Worker | None) -> None:
             if fresh is None:
+                self._retry_start(lane)
                 return
+            self._restart_delay.pop(lane, None)
             if sandbox.LEVELS.index(fresh.level) < sandbox.LEVELS.index(self.isolation):
                 # Never run a worker less isolated than the engine promised: fail closed.
                 log.error(
@@ -271,13 +310,17 @@ class WorkerPoolEngine:
                 )
                 self._terminate(fresh)
                 return
+            if self._closed:
+                self._terminate(fresh)
+                return
+            self._watch(fresh)
             self._lanes.add(fresh)
 
         def wait_ready() -> None:
             try:
                 fresh: _Worker | None = self._await_ready(*spawned, lane)
-            except Exception:  # noqa: BLE001 - the lane stays smaller; the next discard retries
-                log.exception("a SPARQL worker failed to start")
+            except Exception as exc:  # noqa: BLE001 - the lane is short of one until the retry
+                log.error("a SPARQL worker failed to start (%s); trying again shortly", exc)
                 fresh = None
             if fresh is not None and self._closed:
                 self._terminate(fresh)
@@ -286,6 +329,15 @@ class WorkerPoolEngine:
                 loop.call_soon_threadsafe(arrived, fresh)
 
         threading.Thread(target=wait_ready, name="sparql-start", daemon=True).start()
+
+    def _retry_start(self, lane: str) -> None:
+        """A replacement did not start (killed during start-up, say): try again, waiting
+        longer after each failure in a row (1 s, doubling, at most a minute)."""
+        if self._closed or self._loop is None:
+            return
+        delay = self._restart_delay.get(lane, RESTART_FIRST / 2) * 2
+        self._restart_delay[lane] = min(delay, RESTART_MAX)
+        self._loop.call_later(self._restart_delay[lane], self._start_worker, lane)
 
     def _terminate(self, worker: _Worker) -> None:
         with self._lock:
@@ -327,7 +379,13 @@ class WorkerPoolEngine:
         self._close_proxy()
 
     async def close(self) -> None:
-        """`shutdown` in a thread: reaping the workers may take seconds, the loop goes on."""
+        """`shutdown` in a thread: reaping the workers may take seconds, the loop goes on.
+        The pipes leave the event loop first, here on its thread."""
+        self._closed = True
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            self._unwatch(worker)
         await asyncio.to_thread(self.shutdown)
 
     # -- queries
@@ -421,10 +479,10 @@ class WorkerPoolEngine:
             if not future.done():
                 future.set_exception(TimeoutError())
 
-        loop.add_reader(worker.fd, ReplyReader(worker.fd, future))
+        worker.reply = ReplyReader(worker.fd, future)
         timer = loop.call_later(timeout, expire)
         try:
             return await future
         finally:
             timer.cancel()
-            loop.remove_reader(worker.fd)
+            worker.reply = None
