@@ -151,6 +151,41 @@ def _weight(value: str) -> float | None:
     return q if math.isfinite(q) and 0.0 <= q <= 1.0 else None
 
 
+# Codings a recipient reads as another's name (RFC 9110 §8.4.1.1, §8.4.1.3).
+_CODING_ALIASES = {"x-gzip": "gzip", "x-compress": "compress"}
+
+
+def accepts_coding(header: str | None, coding: str) -> bool:
+    """Whether an `Accept-Encoding` header allows the content coding `coding` (RFC 9110 §12.5.3).
+
+    The coding's own weight decides when the client lists it (`x-gzip` is `gzip`), else the
+    weight of `*`; `q=0` refuses, as in `Accept`. An element whose `q` cannot be read is
+    ignored, as `parse_accept` ignores such a range. No header or an empty one gets no
+    coding: the RFC would allow any, but a client that does not ask is sent the bytes as
+    they are.
+    """
+    own: float | None = None
+    star: float | None = None
+    for item in (header or "").split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        name = name.lower()
+        name = _CODING_ALIASES.get(name, name)
+        q: float | None = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                q = _weight(value.strip())
+                break
+        if q is None:
+            continue
+        if name == coding:
+            own = q if own is None else max(own, q)
+        elif name == "*":
+            star = q if star is None else max(star, q)
+    weight = own if own is not None else star
+    return weight is not None and weight > 0
+
+
 def quality(offer: Offer, ranges: Sequence[MediaRange]) -> tuple[float, int]:
     """(q, specificity) of `offer`: the most specific range matching it.
 

@@ -17,7 +17,8 @@ HTTP protocol below them has its own limits: `web.protocol`):
    `ConditionalGet`: ETag tied to the release version (plus the representation when the
    response is negotiated, RFC 9110 §8.8.3, and `-gzip` when compressed) and
    Last-Modified from the release; 304 on If-None-Match / If-Modified-Since.
-5. Starlette's `GZipMiddleware`: gzip when the client asks (`Accept-Encoding`).
+5. `HeadLikeGet`, then `GZip` (`web.compression`): gzip when `Accept-Encoding` allows it,
+   and HEAD answered with the header fields GET sends.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinning_kg.config import Settings
 from twinning_kg.release.reader import Release
+from twinning_kg.web.compression import GZip, HeadLikeGet
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.protocol import url_too_long_message
 
@@ -58,7 +59,8 @@ _KEEP_ON_304 = {
 
 def install(app: Any, settings: Settings, ctx: AppContext) -> None:
     """Add the stack to a Starlette/FastAPI app (the last added runs outermost)."""
-    app.add_middleware(GZipMiddleware, minimum_size=500)
+    app.add_middleware(GZip)
+    app.add_middleware(HeadLikeGet)  # just outside gzip: HEAD gets GET's header fields
     app.add_middleware(ConditionalGet, current=lambda: ctx.release)
     app.add_middleware(ReleaseCheck, ctx=ctx)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

@@ -8,7 +8,8 @@ requests it takes, in one function, with everything that protects the server kep
 - the security headers (`web.security_headers.HEADERS`) on every answer;
 - the release check (503 with Retry-After while the release is switching);
 - the access log line, in the same format as `middleware.AccessLog`;
-- gzip when the client asks (as Starlette's GZipMiddleware: bodies of 500 bytes and more);
+- gzip when `Accept-Encoding` allows it, with the general stack's rule and bytes
+  (`web.compression`: bodies of 500 bytes and more, `Vary: Accept-Encoding` on those);
 - validators: ETag (release + query + format, `web.result_cache`) and Last-Modified from
   the release; 304 on If-None-Match / If-Modified-Since;
 - the answer itself from `views.sparql.answer`: the result cache, then the engine, whose
@@ -23,13 +24,13 @@ Everything else, including any request it is unsure of, goes through the general
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 from email.utils import parsedate_to_datetime
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from twinning_kg.web.compression import GZIP_MIN, accepts_gzip, gzip_body
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import log_access
 from twinning_kg.web.security_headers import HEADERS
@@ -44,7 +45,6 @@ from twinning_kg.web.views.sparql import (
 
 log = logging.getLogger("twinning_kg.sparql")
 PATHS = frozenset({"/sparql", "/sparql/"})
-GZIP_MIN = 500  # bytes, as the general stack's GZipMiddleware
 _KEEP_ON_304 = (b"etag", b"last-modified", b"vary", b"cache-control", b"x-cache")
 # headers whose presence sends a GET down the general path
 _GENERAL = frozenset({b"origin", b"content-length", b"transfer-encoding"})
@@ -150,13 +150,14 @@ class LeanSparql:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         body, encoding = done.body, None
         etag = done.etag
-        if accept_encoding and b"gzip" in accept_encoding.lower() and len(body) >= GZIP_MIN:
-            body = gzip.compress(body, compresslevel=6, mtime=0)
+        if len(body) >= GZIP_MIN and accepts_gzip(accept_encoding):
+            body = gzip_body(body)
             encoding = b"gzip"
             if etag is not None:  # another representation, another strong validator
                 etag = etag[:-1] + '-gzip"'
         last_modified = None if done.no_store else self._release_last_modified()
-        status, headers, out = _encoded(done, body, encoding, etag, last_modified)
+        varies = len(done.body) >= GZIP_MIN  # the general stack's gzip says so, encoded or not
+        status, headers, out = _encoded(done, body, encoding, etag, last_modified, varies)
         if etag is not None and _not_modified(inm, ims, etag, last_modified):
             kept = [(k, v) for k, v in headers if k in _KEEP_ON_304 or (k, v) in HEADERS]
             return 304, kept, b""
@@ -179,6 +180,7 @@ def _encoded(
     encoding: bytes | None,
     etag: str | None = None,
     last_modified: bytes | None = None,
+    vary_encoding: bool = False,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = done.body if body is None else body
     headers = [
@@ -188,8 +190,8 @@ def _encoded(
     for name, value in done.headers().items():
         if name == "ETag":
             continue
-        if name == "Vary" and encoding is not None:
-            value += ", Accept-Encoding"  # as the general stack's gzip says it
+        if name == "Vary" and vary_encoding:
+            value += ", Accept-Encoding"
         headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     if encoding is not None:
         headers.append((b"content-encoding", encoding))

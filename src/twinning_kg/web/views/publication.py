@@ -31,6 +31,7 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 
 from twinning_kg.query.negotiation import NegotiationError
 from twinning_kg.vocab import DCAT, DCTERMS, FOAF, RDF, RDFS, SD, SKOS, SPDX, VCARD, VOID
+from twinning_kg.web.compression import accepts_gzip
 from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.rendering import language, render
 from twinning_kg.web.responses import PAGE, RDF_PAGE, negotiate, negotiation_failed, not_found, rdf, rdf_body
@@ -116,7 +117,8 @@ async def dumps_index(request: Request) -> Response:
 
 
 async def dump(request: Request) -> Response:
-    """One file of the release, exactly as the build wrote it."""
+    """One file of the release, exactly as the build wrote it (gzip-coded from its `.gz` twin
+    when the client accepts gzip)."""
     ctx = context(request)
     name = request.path_params["name"]
     info = served_files(ctx).get(name)
@@ -131,6 +133,16 @@ async def dump(request: Request) -> Response:
         "Last-Modified": ctx.release.last_modified,
         "Cache-Control": "public, max-age=3600",
     }
+    twin = ctx.release.file(name + ".gz")
+    wants_gzip = accepts_gzip(request.headers.get("accept-encoding"))
+    if wants_gzip and name + ".gz" in served_files(ctx) and twin.is_file():
+        # The build's gzip twin is this file gzipped: sent as its content coding, a download
+        # costs no compression and its length is known before it starts. (Unencoded, the
+        # gzip layer adds the Vary itself.)
+        path = twin
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+        headers["ETag"] = etag = etag[:-1] + '-gzip"'
     if not_modified(request, etag, headers["Last-Modified"]):
         return Response(status_code=304, headers=headers)
     return FileResponse(path, media_type=info["media_type"], headers=headers)

@@ -1,0 +1,150 @@
+"""Content codings: one reading of Accept-Encoding, HEAD saying what GET sends, dumps from
+their gzip twins, and the same gzip bytes from both paths to a query's answer.
+
+RFC 9110 §12.5.3 (Accept-Encoding: `q=0` refuses, `*` stands for codings not listed),
+§8.4.1.3 (`x-gzip` is gzip), §9.3.2 (HEAD: the header fields GET would send), §8.8.3 (a
+strong ETag names one sequence of bytes). The protocol checks run against the real server
+with the bytes as they travel (`iter_raw`: no decoding by the client).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import ServerProcess
+from twinning_kg.query.negotiation import accepts_coding
+
+QUERY = "SELECT * { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 40"
+FIELDS = (
+    "content-type", "content-length", "content-encoding", "etag", "vary", "last-modified", "cache-control"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip_ok"),
+    [
+        (None, False),
+        ("", False),
+        ("identity", False),
+        ("br", False),
+        ("gzip", True),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("gzip;q=0, *", False),  # listed: its own weight decides, not the wildcard's
+        ("*", True),
+        ("br, *;q=0.1", True),
+        ("*;q=0", False),
+        ("*, gzip;q=0", False),
+        ("gzip;q=banana", False),  # an unreadable weight: the element is ignored
+        ("gzip;q=2", False),
+        ("gzip;q=0, gzip", True),  # listed twice: the better weight
+    ],
+)
+def test_accept_encoding_is_read_by_its_weights(header: str | None, gzip_ok: bool) -> None:
+    assert accepts_coding(header, "gzip") is gzip_ok
+
+
+def _raw(
+    client: httpx.Client, method: str, url: str, headers: dict[str, str]
+) -> tuple[httpx.Response, bytes]:
+    """The response and its body exactly as sent (content coding not undone)."""
+    with client.stream(method, url, headers=headers) as response:
+        return response, b"".join(response.iter_raw())
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> httpx.Client:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+PATHS = [
+    "/",
+    "/favicon.ico",
+    "/catalog",
+    "/sitemap.xml",
+    "/static/site/site.css",
+    "/static/yasgui/yasgui.min.js",  # streamed: chunked on GET, no Content-Length either way
+    "/dumps/twinning-kg.ttl",
+    "/dumps/twinning-kg.nt.gz",
+    "/sparql?query=" + quote(QUERY),
+    "/no/such/page",
+]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity", "gzip;q=0", "*"])
+@pytest.mark.parametrize("path", PATHS)
+def test_head_sends_the_header_fields_of_get(http: httpx.Client, path: str, encoding: str) -> None:
+    asked = {"Accept-Encoding": encoding}
+    got, body = _raw(http, "GET", path, asked)
+    head, nothing = _raw(http, "HEAD", path, asked)
+    assert head.status_code == got.status_code and nothing == b""
+    for name in FIELDS:
+        assert head.headers.get(name) == got.headers.get(name), (name, head.headers, got.headers)
+    if "content-length" in got.headers:
+        assert int(head.headers["content-length"]) == len(body)
+    coded = got.headers.get("content-encoding") == "gzip"
+    assert coded == (encoding in ("gzip", "*") and len(gzip.decompress(body) if coded else body) >= 500
+                     and not path.endswith(".gz") and got.status_code == 200), got.headers
+
+
+def test_head_in_process_too(app: TestClient) -> None:
+    """The in-process client (pages' tests) sees the same: the file responses were the odd ones."""
+    for path in ("/favicon.ico", "/static/site/site.css", "/dumps/twinning-kg.ttl"):
+        got = app.get(path, headers={"Accept-Encoding": "gzip"})
+        head = app.head(path, headers={"Accept-Encoding": "gzip"})
+        assert got.headers["content-encoding"] == head.headers["content-encoding"] == "gzip", path
+        assert got.headers["etag"] == head.headers["etag"] and got.headers["etag"].endswith('-gzip"')
+        assert got.headers["content-length"] == head.headers["content-length"], path
+
+
+def test_a_dump_travels_as_its_gzip_twin(http: httpx.Client, site: Path) -> None:
+    name = "twinning-kg.nq"
+    plain, plain_body = _raw(http, "GET", f"/dumps/{name}", {"Accept-Encoding": "identity"})
+    coded, coded_body = _raw(http, "GET", f"/dumps/{name}", {"Accept-Encoding": "gzip"})
+    assert plain_body == (site / name).read_bytes()
+    assert coded_body == (site / f"{name}.gz").read_bytes()  # the build's bytes, no compression here
+    assert gzip.decompress(coded_body) == plain_body
+    assert coded.headers["content-type"] == plain.headers["content-type"]
+    assert coded.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert int(coded.headers["content-length"]) == len(coded_body)
+    assert coded.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    for response in (plain, coded):
+        assert "Accept-Encoding" in response.headers["vary"]
+    # Validators are per representation: each one's ETag revalidates itself only.
+    gzip_ok = {"Accept-Encoding": "gzip"}
+    again = http.get(f"/dumps/{name}", headers={**gzip_ok, "If-None-Match": coded.headers["etag"]})
+    assert again.status_code == 304 and again.headers["etag"] == coded.headers["etag"]
+    other = http.get(f"/dumps/{name}", headers={**gzip_ok, "If-None-Match": plain.headers["etag"]})
+    assert other.status_code == 200
+    refused = http.get(f"/dumps/{name}", headers={"Accept-Encoding": "gzip;q=0, *"})
+    assert "content-encoding" not in refused.headers and refused.content == plain_body
+    ranged, part = _raw(http, "GET", f"/dumps/{name}", {"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and part == coded_body[:100]  # ranges over the coded bytes
+
+
+def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client) -> None:
+    """A plain GET takes the lean path, one with Origin the general (CORS) stack: one
+    strong ETag, so one sequence of bytes."""
+    url = "/sparql?query=" + quote(QUERY)
+    asked = {"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}
+    lean, lean_body = _raw(http, "GET", url, asked)
+    general, general_body = _raw(http, "GET", url, {**asked, "Origin": "https://example.org"})
+    assert general.headers.get("access-control-allow-origin") == "*"  # it did go the CORS way
+    assert lean.headers["content-encoding"] == general.headers["content-encoding"] == "gzip"
+    assert lean.headers["etag"] == general.headers["etag"]
+    assert lean_body == general_body
+    for refused in ("gzip;q=0", "identity", "br"):
+        for extra in ({}, {"Origin": "https://example.org"}):
+            response = http.get(url, headers={**asked, **extra, "Accept-Encoding": refused})
+            assert "content-encoding" not in response.headers, (refused, extra)
+            assert "Accept-Encoding" in response.headers["vary"], (refused, extra)
