@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from conftest import ServerProcess
 from twinning_kg.query.negotiation import accepts_coding
 
-QUERY = "SELECT * { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 40"
+QUERY = "SELECT * { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 40"  # over 500 bytes in every format
 FIELDS = (
     "content-type", "content-length", "content-encoding", "etag", "vary", "last-modified", "cache-control"
 )
@@ -139,10 +139,17 @@ def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client) -> N
     asked = {"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}
     lean, lean_body = _raw(http, "GET", url, asked)
     general, general_body = _raw(http, "GET", url, {**asked, "Origin": "https://example.org"})
+    hit, hit_body = _raw(http, "GET", url, asked)  # the cache's kept gzip form
     assert general.headers.get("access-control-allow-origin") == "*"  # it did go the CORS way
+    assert (lean.headers["x-cache"], hit.headers["x-cache"]) == ("miss", "hit")
     assert lean.headers["content-encoding"] == general.headers["content-encoding"] == "gzip"
-    assert lean.headers["etag"] == general.headers["etag"]
-    assert lean_body == general_body
+    assert lean.headers["etag"] == general.headers["etag"] == hit.headers["etag"]
+    assert lean_body == general_body == hit_body
+    assert int(hit.headers["content-length"]) == len(hit_body)
+    revalidated = http.get(url, headers={**asked, "If-None-Match": hit.headers["etag"]})
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    assert revalidated.headers["etag"] == hit.headers["etag"]
+    assert "content-encoding" not in revalidated.headers and "content-length" not in revalidated.headers
     for refused in ("gzip;q=0", "identity", "br"):
         for extra in ({}, {"Origin": "https://example.org"}):
             response = http.get(url, headers={**asked, **extra, "Accept-Encoding": refused})

@@ -5,6 +5,7 @@ bound and for answers a test cannot provoke cheaply (a federated one)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from test_release_lease import LABEL_QUERY, _label_or_none, publish, wait_for
 from twinning_kg.config import Settings
 from twinning_kg.query.engine import QueryError, QueryRequest, QueryResult
 from twinning_kg.release.reader import Release
+from twinning_kg.web.compression import gzip_body
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.result_cache import ENTRY_OVERHEAD, ResultCache, cache_key
 from twinning_kg.web.views.sparql import answer
@@ -162,6 +164,30 @@ def test_the_bound_is_respected_least_recently_used_first() -> None:
     off.for_release("v1")
     off.put("v1", keys[0], JSON, "SELECT", JSON, body)
     assert len(off) == 0 and off.get(keys[0], JSON) is None
+
+
+def test_the_gzip_form_is_made_once_and_counted_while_kept() -> None:
+    cache = ResultCache(max_bytes=64 * 1024)
+    cache.for_release("v1")
+    bodies = {n: (b'{"n": %d, "rows": [' % n) + b'{"x": 1},' * 600 + b"]}" for n in range(40)}
+    entries = {}
+    for n, body in bodies.items():
+        entries[n] = cache.put("v1", cache_key(f"ASK {{ {n} }}", (), ()), JSON, "ASK", JSON, body)
+        first = cache.gzipped(entries[n])
+        assert cache.gzipped(entries[n]) is first  # compressed once
+        assert gzip.decompress(first) == body and first == gzip_body(body)
+        assert cache.size <= cache.max_bytes
+        assert cache.size == sum(e.size for e in cache._entries.values())  # gzip forms counted
+    kept = list(cache._entries.values())
+    assert 0 < len(kept) < 40 and all(e.gzip_form is not None for e in kept)
+    evicted = entries[0]
+    assert not evicted.kept and cache.gzipped(evicted)  # still answers; counts for nothing
+    assert cache.size == sum(e.size for e in cache._entries.values())
+    last = entries[39]
+    cache.for_release("v2")  # an answer in flight across a switch adds nothing to the new cache
+    last.gzip_form = None
+    cache.gzipped(last)
+    assert cache.size == 0 and len(cache) == 0
 
 
 def test_another_release_empties_the_cache_and_late_answers_are_dropped() -> None:

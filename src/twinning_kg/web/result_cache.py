@@ -13,8 +13,12 @@ and carry `Cache-Control: no-store`), and an answer the engine wrote in another 
 than the one negotiated here (the XML fallback for characters XML cannot carry): it
 depends on the whole Accept header, not on the media type.
 
-The cache is bounded by the bytes it holds (bodies, keys and a fixed overhead per
-entry), least recently used out first; an answer larger than an eighth of the bound is
+An entry also keeps its gzip form once a client has asked for it (`gzipped`): most
+clients accept gzip, and compressing the same answer again on every hit cost a
+few percent of a small hit and as much as the whole hit for an answer of 50 kB.
+
+The cache is bounded by the bytes it holds (bodies, their gzip forms, keys and a fixed
+overhead per entry), least recently used out first; an answer larger than an eighth of the bound is
 not kept. It belongs to one release: when the served release changes
 (`web.release_keeper`), it is emptied, and an answer computed on the old release that
 arrives after the switch is not stored.
@@ -29,6 +33,7 @@ from functools import lru_cache
 
 from twinning_kg.query.negotiation import NotAcceptable
 from twinning_kg.query.result_formats import negotiate
+from twinning_kg.web.compression import gzip_body
 
 ENTRY_OVERHEAD = 256  # bytes per entry for the key tuple, the entry and the dict slot
 DEFAULT_CACHE_MB = 32
@@ -62,7 +67,9 @@ class Entry:
     media_type: str
     body: bytes
     etag: str
-    size: int
+    size: int  # bytes it counts for while kept
+    kept: bool = False  # in the cache (not evicted, not too large to keep)
+    gzip_form: bytes | None = None
 
 
 @dataclass
@@ -84,6 +91,8 @@ class ResultCache:
     def for_release(self, version: str) -> None:
         """Serve `version` from now on: everything kept for another release goes."""
         if version != self.version:
+            for entry in self._entries.values():
+                entry.kept = False  # an answer in flight no longer counts here
             self._entries.clear()
             self._forms.clear()
             self.size = 0
@@ -124,16 +133,32 @@ class ResultCache:
         self._forms[query_key] = form
         old = self._entries.pop((query_key, media_type), None)
         if old is not None:
+            old.kept = False
             self.size -= old.size
         self._entries[(query_key, media_type)] = entry
+        entry.kept = True
         self.size += entry.size
-        while self.size > self.max_bytes:
-            _key, evicted = self._entries.popitem(last=False)
-            self.size -= evicted.size
+        self._evict()
         if len(self._forms) > 8 * len(self._entries) + 1024:  # forms of queries evicted long ago
             live = {k[0] for k in self._entries}
             self._forms = {k: v for k, v in self._forms.items() if k in live}
         return entry
+
+    def gzipped(self, entry: Entry) -> bytes:
+        """`entry`'s body gzipped (`web.compression.gzip_body`), compressed once per entry."""
+        if entry.gzip_form is None:
+            entry.gzip_form = gzip_body(entry.body)
+            if entry.kept:
+                entry.size += len(entry.gzip_form)
+                self.size += len(entry.gzip_form)
+                self._evict()
+        return entry.gzip_form
+
+    def _evict(self) -> None:
+        while self.size > self.max_bytes:
+            _key, evicted = self._entries.popitem(last=False)
+            evicted.kept = False
+            self.size -= evicted.size
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -150,18 +150,19 @@ class LeanSparql:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         body, encoding = done.body, None
         etag = done.etag
-        if len(body) >= GZIP_MIN and accepts_gzip(accept_encoding):
-            body = gzip_body(body)
+        varies = len(body) >= GZIP_MIN  # the general stack's gzip says so, encoded or not
+        if varies and accepts_gzip(accept_encoding):
             encoding = b"gzip"
             if etag is not None:  # another representation, another strong validator
                 etag = etag[:-1] + '-gzip"'
         last_modified = None if done.no_store else self._release_last_modified()
-        varies = len(done.body) >= GZIP_MIN  # the general stack's gzip says so, encoded or not
-        status, headers, out = _encoded(done, body, encoding, etag, last_modified, varies)
         if etag is not None and _not_modified(inm, ims, etag, last_modified):
+            _status, headers, _out = _encoded(done, b"", encoding, etag, last_modified, varies)
             kept = [(k, v) for k, v in headers if k in _KEEP_ON_304 or (k, v) in HEADERS]
             return 304, kept, b""
-        return status, headers, out
+        if encoding is not None:
+            body = self.ctx.results.gzipped(done.entry) if done.entry is not None else gzip_body(body)
+        return _encoded(done, body, encoding, etag, last_modified, varies)
 
     def _release_last_modified(self) -> bytes | None:
         release = self.ctx.release

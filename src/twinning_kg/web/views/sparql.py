@@ -54,7 +54,7 @@ from twinning_kg.web.context import AppContext, context
 from twinning_kg.web.i18n import Strings
 from twinning_kg.web.rendering import language, render
 from twinning_kg.web.responses import RDF_PAGE, VARY, negotiate, negotiation_failed, rdf, rdf_body
-from twinning_kg.web.result_cache import cache_key
+from twinning_kg.web.result_cache import Entry, cache_key
 
 log = logging.getLogger("twinning_kg.sparql")
 
@@ -293,6 +293,7 @@ class Answered:
     cache: str | None = None  # "hit" | "miss" for answers; None for errors
     retry_after: int | None = None
     no_store: bool = False
+    entry: Entry | None = None  # the result cache's entry, which keeps the gzip form
 
     def headers(self) -> dict[str, str]:
         if self.cache is None:  # an error
@@ -324,7 +325,7 @@ async def answer(ctx: AppContext, query: QueryRequest) -> Answered:
     key = cache_key(query.query, query.default_graph_uris, query.named_graph_uris)
     entry = cache.get(key, query.accept)
     if entry is not None:
-        return Answered(200, entry.media_type, entry.body, entry.etag, "hit")
+        return Answered(200, entry.media_type, entry.body, entry.etag, "hit", entry=entry)
     try:
         result = await ctx.engine.execute(query)
     except QueryError as exc:
@@ -336,7 +337,7 @@ async def answer(ctx: AppContext, query: QueryRequest) -> Answered:
     if "no-store" in extra.get("Cache-Control", ""):  # federated: not tied to our release
         return Answered(200, result.media_type, result.body, None, "miss", no_store=True)
     stored = cache.put(release.version, key, query.accept, result.form, result.media_type, result.body)
-    return Answered(200, result.media_type, result.body, stored.etag, "miss")
+    return Answered(200, result.media_type, result.body, stored.etag, "miss", entry=stored)
 
 
 async def handle(request: Request) -> Response:
