@@ -19,8 +19,10 @@ from starlette.testclient import TestClient
 
 from conftest import ServerProcess
 from twinning_kg.query.negotiation import accepts_coding
+from twinning_kg.web.compression import GZIP_THREAD_MIN
 
 QUERY = "SELECT * { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 40"  # over 500 bytes in every format
+BIG_QUERY = "SELECT * { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 1500"  # over 128 KiB as JSON
 FIELDS = (
     "content-type", "content-length", "content-encoding", "etag", "vary", "last-modified", "cache-control"
 )
@@ -132,10 +134,11 @@ def test_a_dump_travels_as_its_gzip_twin(http: httpx.Client, site: Path) -> None
     assert ranged.status_code == 206 and part == coded_body[:100]  # ranges over the coded bytes
 
 
-def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client) -> None:
+@pytest.mark.parametrize("query", [QUERY, BIG_QUERY])
+def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client, query: str) -> None:
     """A plain GET takes the lean path, one with Origin the general (CORS) stack: one
-    strong ETag, so one sequence of bytes."""
-    url = "/sparql?query=" + quote(QUERY)
+    strong ETag, so one sequence of bytes (the big answer is compressed in a thread)."""
+    url = "/sparql?query=" + quote(query)
     asked = {"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}
     lean, lean_body = _raw(http, "GET", url, asked)
     general, general_body = _raw(http, "GET", url, {**asked, "Origin": "https://example.org"})
@@ -145,6 +148,7 @@ def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client) -> N
     assert lean.headers["content-encoding"] == general.headers["content-encoding"] == "gzip"
     assert lean.headers["etag"] == general.headers["etag"] == hit.headers["etag"]
     assert lean_body == general_body == hit_body
+    assert (len(gzip.decompress(lean_body)) > GZIP_THREAD_MIN) == (query == BIG_QUERY)
     assert int(hit.headers["content-length"]) == len(hit_body)
     revalidated = http.get(url, headers={**asked, "If-None-Match": hit.headers["etag"]})
     assert revalidated.status_code == 304 and revalidated.content == b""

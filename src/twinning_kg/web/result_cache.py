@@ -13,7 +13,7 @@ and carry `Cache-Control: no-store`), and an answer the engine wrote in another 
 than the one negotiated here (the XML fallback for characters XML cannot carry): it
 depends on the whole Accept header, not on the media type.
 
-An entry also keeps its gzip form once a client has asked for it (`gzipped`): most
+An entry also keeps its gzip form once a client has asked for it (`keep_gzip`): most
 clients accept gzip, and compressing the same answer again on every hit cost a
 few percent of a small hit and as much as the whole hit for an answer of 50 kB.
 
@@ -33,7 +33,6 @@ from functools import lru_cache
 
 from twinning_kg.query.negotiation import NotAcceptable
 from twinning_kg.query.result_formats import negotiate
-from twinning_kg.web.compression import gzip_body
 
 ENTRY_OVERHEAD = 256  # bytes per entry for the key tuple, the entry and the dict slot
 DEFAULT_CACHE_MB = 32
@@ -144,15 +143,16 @@ class ResultCache:
             self._forms = {k: v for k, v in self._forms.items() if k in live}
         return entry
 
-    def gzipped(self, entry: Entry) -> bytes:
-        """`entry`'s body gzipped (`web.compression.gzip_body`), compressed once per entry."""
-        if entry.gzip_form is None:
-            entry.gzip_form = gzip_body(entry.body)
-            if entry.kept:
-                entry.size += len(entry.gzip_form)
-                self.size += len(entry.gzip_form)
-                self._evict()
-        return entry.gzip_form
+    def keep_gzip(self, entry: Entry, form: bytes) -> None:
+        """Keep `form`, `entry`'s body gzipped (`web.compression.gzip_body`, by the caller:
+        large bodies are compressed in a thread), counted against the bound while kept."""
+        if entry.gzip_form is not None:
+            return
+        entry.gzip_form = form
+        if entry.kept:
+            entry.size += len(form)
+            self.size += len(form)
+            self._evict()
 
     def _evict(self) -> None:
         while self.size > self.max_bytes:

@@ -24,13 +24,14 @@ Everything else, including any request it is unsure of, goes through the general
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from email.utils import parsedate_to_datetime
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from twinning_kg.web.compression import GZIP_MIN, accepts_gzip, gzip_body
+from twinning_kg.web.compression import GZIP_MIN, GZIP_THREAD_MIN, accepts_gzip, gzip_body
 from twinning_kg.web.context import AppContext
 from twinning_kg.web.middleware import log_access
 from twinning_kg.web.security_headers import HEADERS
@@ -143,9 +144,9 @@ class LeanSparql:
         done = await answer(ctx, query)
         if done.cache is None:  # an error
             return _encoded(done, None, None)
-        return self._validated(done, accept_encoding, inm, ims)
+        return await self._validated(done, accept_encoding, inm, ims)
 
-    def _validated(
+    async def _validated(
         self, done: Answered, accept_encoding: bytes | None, inm: bytes | None, ims: bytes | None
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         body, encoding = done.body, None
@@ -161,8 +162,22 @@ class LeanSparql:
             kept = [(k, v) for k, v in headers if k in _KEEP_ON_304 or (k, v) in HEADERS]
             return 304, kept, b""
         if encoding is not None:
-            body = self.ctx.results.gzipped(done.entry) if done.entry is not None else gzip_body(body)
+            body = await self._gzipped(done)
         return _encoded(done, body, encoding, etag, last_modified, varies)
+
+    async def _gzipped(self, done: Answered) -> bytes:
+        """The answer's gzip form: kept by the result cache, else made (large bodies in a
+        thread, as the general stack's gzip does, so the event loop keeps serving)."""
+        cache, entry = self.ctx.results, done.entry
+        form = entry.gzip_form if entry is not None else None
+        if form is None:
+            if len(done.body) < GZIP_THREAD_MIN:
+                form = gzip_body(done.body)
+            else:
+                form = await asyncio.get_running_loop().run_in_executor(None, gzip_body, done.body)
+            if entry is not None:
+                cache.keep_gzip(entry, form)
+        return form
 
     def _release_last_modified(self) -> bytes | None:
         release = self.ctx.release
