@@ -159,3 +159,34 @@ def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client, quer
             response = http.get(url, headers={**asked, **extra, "Accept-Encoding": refused})
             assert "content-encoding" not in response.headers, (refused, extra)
             assert "Accept-Encoding" in response.headers["vary"], (refused, extra)
+
+
+# ------------------------------------------------------------------ one answer, whichever path
+
+
+SAME_CASES = [
+    ({"Accept": "application/sparql-results+json"}, "ASK {}"),
+    ({"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}, QUERY),
+    ({"Accept": "text/csv", "Accept-Encoding": "identity"}, QUERY),
+    ({"Accept": "text/turtle", "Accept-Encoding": "gzip"}, "CONSTRUCT WHERE { ?s ?p ?o } LIMIT 30"),
+    ({"Accept": "image/png"}, QUERY),  # 406
+    ({}, "SELECT * WHERE { ?s ?p }"),  # 400
+]
+
+
+@pytest.mark.parametrize(("asked", "query"), SAME_CASES)
+def test_the_lean_path_answers_with_the_general_stacks_header_fields(
+    http: httpx.Client, asked: dict[str, str], query: str
+) -> None:
+    """A GET with `Content-Length: 0` takes the general stack (the lean path takes no body),
+    without being a CORS request: the two answers must agree field for field, `Vary`
+    included, or a shared cache keyed by it could hand one client's answer to another."""
+    url = "/sparql?query=" + quote(query)
+    http.get(url, headers=asked)  # both paths then see the same cache state
+    lean, lean_body = _raw(http, "GET", url, asked)
+    general, general_body = _raw(http, "GET", url, {**asked, "Content-Length": "0"})
+    ignore = {"date", "server", "x-cache"}
+    assert {k: v for k, v in lean.headers.items() if k not in ignore} == {
+        k: v for k, v in general.headers.items() if k not in ignore
+    }
+    assert lean.status_code == general.status_code and lean_body == general_body

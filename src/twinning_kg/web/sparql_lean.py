@@ -5,7 +5,8 @@ layers a query GET does not need (ten ASGI wrappers, each with its own `send` cl
 Starlette's Request and Response objects). This path does the same work for the
 requests it takes, in one function, with everything that protects the server kept:
 
-- the security headers (`web.security_headers.HEADERS`) on every answer;
+- the security headers (`web.security_headers.HEADERS`) on every answer, and the `Vary`
+  the general stack sends (`Origin` included: its CORS layer varies by it);
 - the release check (503 with Retry-After while the release is switching);
 - the access log line, in the same format as `middleware.AccessLog`;
 - gzip when `Accept-Encoding` allows it, with the general stack's rule and bytes
@@ -110,7 +111,7 @@ class LeanSparql:
         except Exception:  # a bug of ours: a plain 500 with our headers, as the general stack answers
             log.exception("GET /sparql failed unexpectedly")
             status, headers, body = _plain(500, "500 Internal Server Error")
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": _vary_origin(headers)})
         await send({"type": "http.response.body", "body": body})
         log_access(scope, status, len(body), started)
 
@@ -236,6 +237,18 @@ def _not_modified(inm: bytes | None, ims: bytes | None, etag: str, last_modified
         except (TypeError, ValueError):
             return False
     return False
+
+
+def _vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`Vary: …, Origin`, as the general stack's CORS layer says on every answer: a request
+    with Origin gets `Access-Control-Allow-Origin` there, so a shared cache must not hand
+    this answer, which has none, to a browser's cross-origin request."""
+    for index, (name, value) in enumerate(headers):
+        if name == b"vary":
+            headers[index] = (name, value + b", Origin")
+            return headers
+    headers.append((b"vary", b"Origin"))
+    return headers
 
 
 def _plain(
