@@ -1,4 +1,4 @@
-"""What gzip costs the front process: dump downloads, and cached /sparql answers asked for with gzip.
+"""What gzip costs the front process: dump downloads, static assets, cached /sparql answers with gzip.
 
     .venv/bin/python bench/run.py --sizes world --queries lookup --no-report   # builds bench/out/world once
     .venv/bin/python bench/coding_cost.py                      # this checkout
@@ -10,6 +10,8 @@ compared on the same data in one session. Measured, in turn:
 
 1. *Dumps*: one GET of the N-Quads dump with `Accept-Encoding: gzip` and one without, and
    the HEADs; wall time, server CPU (front and workers, psutil) and the bytes sent.
+   Then YASGUI's script (1 MB), loaded by every visit of `/sparql`: 20 loads with gzip and
+   20 without, server CPU per load.
 2. *Cached answers with gzip*: wrk, 8 connections, one SELECT repeated (so every request
    after the first is a cache hit) at two result sizes, with `Accept-Encoding: gzip` as
    browsers and most HTTP libraries send it; requests per second and the front process's
@@ -64,6 +66,21 @@ def dumps(url: str, server: psutil.Process, name: str) -> None:
             )
 
 
+def asset(url: str, server: psutil.Process, path: str, times: int = 20) -> None:
+    for encoding in ("gzip", "identity"):
+        before, started = cpu(server), time.perf_counter()
+        with httpx.Client(timeout=60) as client:
+            for _ in range(times):
+                with client.stream("GET", url + path, headers={"Accept-Encoding": encoding}) as r:
+                    sent = sum(len(chunk) for chunk in r.iter_raw())
+        print(
+            f"asset {path} GET Accept-Encoding {encoding:8}: {sent:>9,} bytes, "
+            f"server CPU {(cpu(server) - before) / times * 1e3:6.1f} ms per load, "
+            f"{(time.perf_counter() - started) / times * 1e3:6.1f} ms wall, "
+            f"Content-Length {r.headers.get('content-length')}"
+        )
+
+
 def cached(url: str, server: psutil.Process, rows: int, seconds: int) -> None:
     target = f"{url}/sparql?query={SELECT.format(n=rows)}"
     headers = {"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}
@@ -109,6 +126,7 @@ def main() -> None:
         server = psutil.Process(proc.pid)
         print(f"server: {args.src or ROOT / 'src'}; release {args.graph}")
         dumps(url, server, args.dump)
+        asset(url, server, "/static/yasgui/yasgui.min.js")
         for rows in args.rows:
             cached(url, server, rows, args.duration)
     finally:

@@ -134,6 +134,33 @@ def test_a_dump_travels_as_its_gzip_twin(http: httpx.Client, site: Path) -> None
     assert ranged.status_code == 206 and part == coded_body[:100]  # ranges over the coded bytes
 
 
+STATIC = Path(__file__).resolve().parents[1] / "src" / "twinning_kg" / "web" / "static"
+
+
+@pytest.mark.parametrize("asset", ["yasgui/yasgui.min.js", "site/site.css", "site/countries-110m.json"])
+def test_a_static_asset_travels_as_its_kept_gzip_form(http: httpx.Client, asset: str) -> None:
+    stored = (STATIC / asset).read_bytes()
+    url = f"/static/{asset}"
+    plain, plain_body = _raw(http, "GET", url, {"Accept-Encoding": "identity"})
+    first, first_body = _raw(http, "GET", url, {"Accept-Encoding": "gzip"})
+    again, again_body = _raw(http, "GET", url, {"Accept-Encoding": "gzip"})
+    assert plain_body == stored and "content-encoding" not in plain.headers
+    assert first.headers["content-encoding"] == again.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(first_body) == stored and first_body == again_body
+    assert int(first.headers["content-length"]) == len(first_body)  # known before it is sent
+    assert first.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    assert first.headers["content-type"] == plain.headers["content-type"]
+    assert "Accept-Encoding" in first.headers["vary"] and "Accept-Encoding" in plain.headers["vary"]
+    assert "accept-ranges" not in first.headers
+    for etag in (first.headers["etag"], plain.headers["etag"]):
+        revalidated = http.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert revalidated.status_code == (304 if etag == first.headers["etag"] else 200)
+    ranged, part = _raw(http, "GET", url, {"Accept-Encoding": "gzip", "Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and part == stored[:100]  # ranges over the file as stored
+    refused = http.get(url, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers and refused.content == stored
+
+
 @pytest.mark.parametrize("query", [QUERY, BIG_QUERY])
 def test_both_paths_to_a_query_send_the_same_gzip_bytes(http: httpx.Client, query: str) -> None:
     """A plain GET takes the lean path, one with Origin the general (CORS) stack: one

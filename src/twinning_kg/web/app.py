@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from twinning_kg.config import Settings
 from twinning_kg.query.engine import QueryEngine
@@ -27,6 +26,7 @@ from twinning_kg.web.responses import error
 from twinning_kg.web.result_cache import ResultCache
 from twinning_kg.web.security_headers import SecurityHeaders
 from twinning_kg.web.sparql_lean import LeanSparql
+from twinning_kg.web.static_assets import StaticAssets
 from twinning_kg.web.views import audit_page, crawlers, landing, ontology, publication, resources, sparql
 
 # Vendored assets (YASGUI, map data, stylesheet, icon): served by us so no page needs a CDN.
@@ -66,7 +66,7 @@ def _routes() -> list[BaseRoute]:
         Route("/robots.txt", crawlers.robots, methods=GET),
         Route("/sitemap.xml", crawlers.sitemap, methods=GET),
         Route("/sitemap-{n:int}.xml", crawlers.sitemap_part, methods=GET),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticAssets(STATIC_DIR), name="static"),
     ]
 
 

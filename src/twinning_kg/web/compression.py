@@ -20,7 +20,12 @@ from __future__ import annotations
 import zlib
 
 from starlette.datastructures import Headers
-from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
+from starlette.middleware.gzip import (
+    DEFAULT_EXCLUDED_CONTENT_TYPES,
+    GZipMiddleware,
+    GZipResponder,
+    IdentityResponder,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from twinning_kg.query.negotiation import accepts_coding
@@ -35,6 +40,16 @@ def accepts_gzip(header: bytes | str | None) -> bool:
     if isinstance(header, bytes):
         header = header.decode("latin-1")
     return accepts_coding(header, "gzip")
+
+
+def compressible(media_type: str | None) -> bool:
+    """Whether the gzip layer compresses a response of this Content-Type (not images,
+    archives, audio or video: Starlette's list, which `GZip` uses)."""
+    media = (media_type or "").partition(";")[0].strip().lower()
+    return not {media, media.partition("/")[0] + "/*"} & _EXCLUDED
+
+
+_EXCLUDED = frozenset(DEFAULT_EXCLUDED_CONTENT_TYPES)
 
 
 def gzip_body(body: bytes) -> bytes:
