@@ -217,3 +217,24 @@ def test_the_lean_path_answers_with_the_general_stacks_header_fields(
         k: v for k, v in general.headers.items() if k not in ignore
     }
     assert lean.status_code == general.status_code and lean_body == general_body
+
+
+def test_a_post_answer_tags_its_gzip_bytes_as_get_does(http: httpx.Client) -> None:
+    """POST has no 304, but its answer carries the query's ETag: gzip-coded, the tag must
+    be the gzip one, as on GET, or one strong validator would name two byte sequences."""
+    asked = {"Accept": "application/sparql-results+json", "Accept-Encoding": "gzip"}
+    got, got_body = _raw(http, "GET", "/sparql?query=" + quote(QUERY), asked)
+    plain = http.get("/sparql?query=" + quote(QUERY), headers={**asked, "Accept-Encoding": "identity"})
+    form_type = {**asked, "Content-Type": "application/x-www-form-urlencoded"}
+    encoded = f"query={quote(QUERY)}".encode()
+    with http.stream("POST", "/sparql", headers=form_type, content=encoded) as response:
+        form, form_body = response, b"".join(response.iter_raw())
+    direct_type = {**asked, "Content-Type": "application/sparql-query"}
+    with http.stream("POST", "/sparql", headers=direct_type, content=QUERY.encode()) as response:
+        direct, direct_body = response, b"".join(response.iter_raw())
+    for answer, body in ((form, form_body), (direct, direct_body)):
+        assert answer.status_code == 200 and answer.headers["content-encoding"] == "gzip"
+        assert answer.headers["etag"] == got.headers["etag"] != plain.headers["etag"]
+        assert body == got_body
+    unencoded = http.post("/sparql", data={"query": QUERY}, headers={**asked, "Accept-Encoding": "identity"})
+    assert unencoded.headers["etag"] == plain.headers["etag"]

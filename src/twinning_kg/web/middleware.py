@@ -306,6 +306,36 @@ class ReleaseCheck:
         await send(body)
 
 
+def _gzip_tagged(
+    headers: list[tuple[bytes, bytes]], index: dict[bytes, bytes], etag: str
+) -> tuple[list[tuple[bytes, bytes]], str]:
+    """A gzip-coded answer's strong ETag, `-gzip` appended: one strong validator names one
+    sequence of bytes (RFC 9110 §8.8.3), and the unencoded answer has the plain one."""
+    if (
+        index.get(b"content-encoding", b"").lower() == b"gzip"
+        and not etag.startswith("W/")
+        and not etag.endswith('-gzip"')
+    ):
+        etag = etag[:-1] + '-gzip"'
+        headers = [(k, etag.encode() if k.lower() == b"etag" else v) for k, v in headers]
+    return headers, etag
+
+
+def _gzip_validator(send: Send) -> Send:
+    """`send`, with `_gzip_tagged` applied to an answer that carries an ETag."""
+
+    async def tagged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            index = {k.lower(): v for k, v in headers}
+            if b"etag" in index:
+                headers, _etag = _gzip_tagged(headers, index, index[b"etag"].decode("latin-1"))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return tagged
+
+
 class ConditionalGet:
     def __init__(self, app: ASGIApp, current: Callable[[], Release]) -> None:
         self.app = app
@@ -355,8 +385,11 @@ class ConditionalGet:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, _gzip_validator(send))  # a POST's answer: no 304, same tags
             return
         self._validators()
         request_headers = _headers(scope)
@@ -378,14 +411,7 @@ class ConditionalGet:
                     headers.append((b"etag", etag.encode()))
                 else:
                     etag = index[b"etag"].decode("latin-1")
-                if (
-                    index.get(b"content-encoding", b"").lower() == b"gzip"
-                    and not etag.startswith("W/")
-                    and not etag.endswith('-gzip"')
-                ):
-                    new = etag[:-1] + '-gzip"'
-                    headers = [(k, new.encode() if k.lower() == b"etag" else v) for k, v in headers]
-                    etag = new
+                headers, etag = _gzip_tagged(headers, index, etag)
                 last_modified = index.get(b"last-modified", b"").decode("latin-1") or self.last_modified
                 if b"last-modified" not in index and self.last_modified:
                     headers.append((b"last-modified", self.last_modified.encode()))
